@@ -1,0 +1,94 @@
+package backend
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+)
+
+// A Factory creates a backend using the given number of threads.
+type Factory func(threads int) (Backend, error)
+
+var (
+	regMu    sync.Mutex
+	registry = map[string]registered{}
+)
+
+type registered struct {
+	factory  Factory
+	priority int
+}
+
+// Register makes a backend available by name. Backends with a higher
+// priority are preferred by Default; the oneDNN backend registers itself
+// with a higher priority than ref when it is built.
+func Register(name string, priority int, f Factory) {
+	regMu.Lock()
+	defer regMu.Unlock()
+	registry[name] = registered{f, priority}
+}
+
+// Names returns the registered backends, preferred first.
+func Names() []string {
+	regMu.Lock()
+	defer regMu.Unlock()
+	names := make([]string, 0, len(registry))
+	for n := range registry {
+		names = append(names, n)
+	}
+	sort.Slice(names, func(i, j int) bool {
+		pi, pj := registry[names[i]].priority, registry[names[j]].priority
+		if pi != pj {
+			return pi > pj
+		}
+		return names[i] < names[j]
+	})
+	return names
+}
+
+// New creates the named backend with threads threads (0 means the number of
+// CPUs, or RESGO_THREADS when set).
+func New(name string, threads int) (Backend, error) {
+	regMu.Lock()
+	r, ok := registry[name]
+	regMu.Unlock()
+	if !ok {
+		return nil, fmt.Errorf("backend %q is not built into this binary (available: %s)", name, strings.Join(Names(), ", "))
+	}
+	if threads <= 0 {
+		threads = DefaultThreads()
+	}
+	b, err := r.factory(threads)
+	if err != nil {
+		return nil, fmt.Errorf("backend %s: %w", name, err)
+	}
+	return b, nil
+}
+
+// Default creates the backend named by RESGO_BACKEND, or else the preferred
+// registered one (dnnl where it is built, ref otherwise).
+func Default() (Backend, error) {
+	if name := os.Getenv("RESGO_BACKEND"); name != "" {
+		return New(name, 0)
+	}
+	names := Names()
+	if len(names) == 0 {
+		return nil, fmt.Errorf("no backend is registered: import github.com/resgo/resgo/backend/ref")
+	}
+	return New(names[0], 0)
+}
+
+// DefaultThreads returns RESGO_THREADS if it is set to a positive number,
+// else the number of CPUs.
+func DefaultThreads() int {
+	if s := os.Getenv("RESGO_THREADS"); s != "" {
+		var n int
+		if _, err := fmt.Sscan(s, &n); err == nil && n > 0 {
+			return n
+		}
+	}
+	return runtime.NumCPU()
+}

@@ -1,0 +1,3 @@
+module github.com/resgo/resgo
+
+go 1.26
