@@ -1,0 +1,241 @@
+package resnet
+
+import (
+	"github.com/resgo/resgo/backend"
+	"github.com/resgo/resgo/nn"
+	"github.com/resgo/resgo/tensor"
+)
+
+// A block is one residual unit of a stage: a BasicBlock or a Bottleneck.
+type block interface {
+	nn.Module
+	// setFused makes the next forward passes run with BN folded into the
+	// convolutions and ReLU and the residual add fused (evaluation only:
+	// no backward pass is possible in this mode).
+	setFused(bool)
+}
+
+// BasicBlock is the block of ResNet-18/34 and of the CIFAR networks:
+// 3x3 conv (stride s) -> BN -> ReLU -> 3x3 conv -> BN, plus the shortcut,
+// then ReLU. Its expansion is 1.
+type BasicBlock struct {
+	Conv1      *nn.Conv2d
+	BN1        *nn.BatchNorm2d
+	Conv2      *nn.Conv2d
+	BN2        *nn.BatchNorm2d
+	Downsample *nn.Sequential // dashed shortcut, or nil
+	Plain      bool           // no shortcut at all (the plain twin)
+
+	fused bool
+	residual
+}
+
+func newBasicBlock(b backend.Backend, in, planes, stride int, plain bool) (*BasicBlock, error) {
+	blk := &BasicBlock{Plain: plain, residual: residual{b: b}}
+	var err error
+	if blk.Conv1, err = nn.NewConv2d(b, in, planes, 3, stride, 1, 1, false); err != nil {
+		return nil, err
+	}
+	if blk.Conv2, err = nn.NewConv2d(b, planes, planes, 3, 1, 1, 1, false); err != nil {
+		return nil, err
+	}
+	blk.BN1, blk.BN2 = nn.NewBatchNorm2d(b, planes), nn.NewBatchNorm2d(b, planes)
+	if blk.Downsample, err = newDownsample(b, in, planes, stride, plain); err != nil {
+		return nil, err
+	}
+	return blk, nil
+}
+
+// Children returns conv1, bn1, conv2, bn2 and downsample, as torchvision.
+func (blk *BasicBlock) Children() []nn.Child {
+	cs := []nn.Child{{Name: "conv1", Module: blk.Conv1}, {Name: "bn1", Module: blk.BN1},
+		{Name: "conv2", Module: blk.Conv2}, {Name: "bn2", Module: blk.BN2}}
+	if blk.Downsample != nil {
+		cs = append(cs, nn.Child{Name: "downsample", Module: blk.Downsample})
+	}
+	return cs
+}
+
+// Vars returns nil: the state belongs to the children.
+func (blk *BasicBlock) Vars() []*nn.Var { return nil }
+
+// SetTraining does nothing by itself.
+func (blk *BasicBlock) SetTraining(bool) {}
+
+func (blk *BasicBlock) setFused(f bool) { blk.fused = f }
+
+// Forward computes relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x)).
+func (blk *BasicBlock) Forward(x *tensor.Tensor) *tensor.Tensor {
+	if blk.fused {
+		identity := blk.shortcutFused(x, blk.Downsample, blk.Plain)
+		out := blk.Conv1.ForwardFolded(x, blk.BN1, nil, true)
+		return blk.Conv2.ForwardFolded(out, blk.BN2, identity, true)
+	}
+	out := blk.BN1.ForwardReLU(blk.Conv1.Forward(x), true)
+	out = blk.Conv2.Forward(out)
+	if blk.Plain {
+		return blk.BN2.ForwardReLU(out, true)
+	}
+	return blk.add(blk.BN2.Forward(out), blk.shortcutForward(x, blk.Downsample))
+}
+
+// Backward sends dy through the final ReLU, then through the branch and the
+// shortcut, and adds their input gradients.
+func (blk *BasicBlock) Backward(dy *tensor.Tensor, needInput bool) *tensor.Tensor {
+	branch := []nn.Module{blk.Conv1, blk.BN1, blk.Conv2, blk.BN2}
+	return blk.backward(dy, needInput, branch, blk.Downsample, blk.Plain)
+}
+
+// Bottleneck is the block of ResNet-50/101/152, ResNeXt and Wide ResNet:
+// 1x1 conv (reduce to width) -> BN -> ReLU -> 3x3 conv (stride s, groups)
+// -> BN -> ReLU -> 1x1 conv (expand to planes*4) -> BN, plus the shortcut,
+// then ReLU. The stride sits on the 3x3 convolution, as in torchvision
+// ("ResNet v1.5"); the paper put it on the first 1x1.
+type Bottleneck struct {
+	Conv1      *nn.Conv2d
+	BN1        *nn.BatchNorm2d
+	Conv2      *nn.Conv2d
+	BN2        *nn.BatchNorm2d
+	Conv3      *nn.Conv2d
+	BN3        *nn.BatchNorm2d
+	Downsample *nn.Sequential
+	Plain      bool
+
+	fused bool
+	residual
+}
+
+func newBottleneck(b backend.Backend, in, planes, stride, groups, widthPerGroup int, plain bool) (*Bottleneck, error) {
+	width := planes * widthPerGroup / 64 * groups
+	out := planes * 4
+	blk := &Bottleneck{Plain: plain, residual: residual{b: b}}
+	var err error
+	if blk.Conv1, err = nn.NewConv2d(b, in, width, 1, 1, 0, 1, false); err != nil {
+		return nil, err
+	}
+	if blk.Conv2, err = nn.NewConv2d(b, width, width, 3, stride, 1, groups, false); err != nil {
+		return nil, err
+	}
+	if blk.Conv3, err = nn.NewConv2d(b, width, out, 1, 1, 0, 1, false); err != nil {
+		return nil, err
+	}
+	blk.BN1, blk.BN2, blk.BN3 = nn.NewBatchNorm2d(b, width), nn.NewBatchNorm2d(b, width), nn.NewBatchNorm2d(b, out)
+	if blk.Downsample, err = newDownsample(b, in, out, stride, plain); err != nil {
+		return nil, err
+	}
+	return blk, nil
+}
+
+// Children returns conv1..3, bn1..3 and downsample, as torchvision.
+func (blk *Bottleneck) Children() []nn.Child {
+	cs := []nn.Child{{Name: "conv1", Module: blk.Conv1}, {Name: "bn1", Module: blk.BN1},
+		{Name: "conv2", Module: blk.Conv2}, {Name: "bn2", Module: blk.BN2},
+		{Name: "conv3", Module: blk.Conv3}, {Name: "bn3", Module: blk.BN3}}
+	if blk.Downsample != nil {
+		cs = append(cs, nn.Child{Name: "downsample", Module: blk.Downsample})
+	}
+	return cs
+}
+
+// Vars returns nil: the state belongs to the children.
+func (blk *Bottleneck) Vars() []*nn.Var { return nil }
+
+// SetTraining does nothing by itself.
+func (blk *Bottleneck) SetTraining(bool) {}
+
+func (blk *Bottleneck) setFused(f bool) { blk.fused = f }
+
+// Forward computes relu(bn3(conv3(relu(bn2(conv2(relu(bn1(conv1(x))))))) + shortcut(x)).
+func (blk *Bottleneck) Forward(x *tensor.Tensor) *tensor.Tensor {
+	if blk.fused {
+		identity := blk.shortcutFused(x, blk.Downsample, blk.Plain)
+		out := blk.Conv1.ForwardFolded(x, blk.BN1, nil, true)
+		out = blk.Conv2.ForwardFolded(out, blk.BN2, nil, true)
+		return blk.Conv3.ForwardFolded(out, blk.BN3, identity, true)
+	}
+	out := blk.BN1.ForwardReLU(blk.Conv1.Forward(x), true)
+	out = blk.BN2.ForwardReLU(blk.Conv2.Forward(out), true)
+	out = blk.Conv3.Forward(out)
+	if blk.Plain {
+		return blk.BN3.ForwardReLU(out, true)
+	}
+	return blk.add(blk.BN3.Forward(out), blk.shortcutForward(x, blk.Downsample))
+}
+
+// Backward sends dy through the final ReLU, the branch and the shortcut.
+func (blk *Bottleneck) Backward(dy *tensor.Tensor, needInput bool) *tensor.Tensor {
+	branch := []nn.Module{blk.Conv1, blk.BN1, blk.Conv2, blk.BN2, blk.Conv3, blk.BN3}
+	return blk.backward(dy, needInput, branch, blk.Downsample, blk.Plain)
+}
+
+// newDownsample returns the dashed shortcut (1x1 conv with stride, then BN)
+// when the block changes the resolution or the number of channels, and nil
+// otherwise or in a plain network.
+func newDownsample(b backend.Backend, in, out, stride int, plain bool) (*nn.Sequential, error) {
+	if plain || (stride == 1 && in == out) {
+		return nil, nil
+	}
+	conv, err := nn.NewConv2d(b, in, out, 1, stride, 0, 1, false)
+	if err != nil {
+		return nil, err
+	}
+	return nn.NewSequential(conv, nn.NewBatchNorm2d(b, out)), nil
+}
+
+// residual holds what both block types share: the residual sum, its ReLU
+// and their backward pass. The shortcut is x itself (the solid line of the
+// paper's figures), the downsample (the dashed line), or nothing in a plain
+// network.
+type residual struct {
+	b        backend.Backend
+	out      tensor.Tensor // relu(branch + shortcut)
+	dsum, dx tensor.Tensor
+}
+
+// shortcutForward returns the shortcut's output: x, or downsample(x).
+func (r *residual) shortcutForward(x *tensor.Tensor, ds *nn.Sequential) *tensor.Tensor {
+	if ds == nil {
+		return x
+	}
+	return ds.Forward(x)
+}
+
+// shortcutFused is shortcutForward with the downsample's BN folded in; nil
+// in a plain network.
+func (r *residual) shortcutFused(x *tensor.Tensor, ds *nn.Sequential, plain bool) *tensor.Tensor {
+	if plain {
+		return nil
+	}
+	if ds == nil {
+		return x
+	}
+	conv, bn := ds.Layers[0].Module.(*nn.Conv2d), ds.Layers[1].Module.(*nn.BatchNorm2d)
+	return conv.ForwardFolded(x, bn, nil, false)
+}
+
+// add computes relu(branch + identity).
+func (r *residual) add(branch, identity *tensor.Tensor) *tensor.Tensor {
+	r.b.Add(&r.out, branch, identity, true)
+	return &r.out
+}
+
+// backward is the backward pass of a block whose branch is the given
+// modules in forward order.
+func (r *residual) backward(dy *tensor.Tensor, needInput bool, branch []nn.Module, ds *nn.Sequential, plain bool) *tensor.Tensor {
+	if plain {
+		// The last BN fused the ReLU: no residual sum to undo.
+		return nn.BackwardChain(branch, dy, needInput)
+	}
+	// Gradient through the final ReLU; it flows unchanged into both paths.
+	r.b.ReLUBackward(&r.dsum, dy, &r.out)
+	dBranch := nn.BackwardChain(branch, &r.dsum, needInput)
+	dShort := &r.dsum
+	if ds != nil {
+		dShort = ds.Backward(&r.dsum, needInput)
+	}
+	if !needInput {
+		return nil
+	}
+	r.b.Add(&r.dx, dBranch, dShort, false)
+	return &r.dx
+}

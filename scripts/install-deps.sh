@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages resgo needs, only those that are missing.
+#   libdnnl-dev            oneDNN 2.6, the fast backend (cgo)
+#   python3-torch, python3-torchvision
+#                          the reference implementation the parity tests compare against
+#   libopenblas0-pthread   a fast BLAS for PyTorch's side of the speed comparisons
+#   dataset-fashion-mnist  the demo's data set (/usr/share/datasets/fashion-mnist)
+set -euo pipefail
+pkgs=(libdnnl-dev python3-torch python3-torchvision libopenblas0-pthread dataset-fashion-mnist)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+echo "installing: ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -q
+$sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
