@@ -1,0 +1,53 @@
+// Command resgo trains, evaluates and runs ResNets: ResNet, Batch
+// Normalization and transfer learning in Go, on oneDNN.
+package main
+
+import (
+	"fmt"
+	"os"
+	"runtime/debug"
+
+	"github.com/spf13/cobra"
+
+	"github.com/resgo/resgo/backend"
+	_ "github.com/resgo/resgo/backend/dnnl" // registers the oneDNN backend where cgo is on
+	_ "github.com/resgo/resgo/backend/ref"  // registers the pure-Go backend
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	root := &cobra.Command{
+		Use:   "resgo",
+		Short: "ResNet, Batch Normalization and transfer learning in Go",
+		Long: `resgo builds torchvision's ResNet family, loads its pretrained .pth files,
+trains and fine-tunes on folders of images, and runs inference fast on oneDNN.
+
+The backend is dnnl (oneDNN) where it is built, else ref (pure Go); set
+RESGO_BACKEND=ref|dnnl to choose and RESGO_THREADS=N for the thread count.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(versionCmd(), infoCmd(), demoCmd())
+	if err := root.Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "resgo:", err)
+		os.Exit(1)
+	}
+}
+
+func versionCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version and the backends built in",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			v := version
+			if bi, ok := debug.ReadBuildInfo(); ok && v == "dev" {
+				v = bi.Main.Version
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "resgo %s\nbackends: %v (default first)\nthreads: %d\n", v, backend.Names(), backend.DefaultThreads())
+			return nil
+		},
+	}
+}

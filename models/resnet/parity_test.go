@@ -1,0 +1,249 @@
+package resnet_test
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/resgo/resgo/backend"
+	"github.com/resgo/resgo/backend/backendtest"
+	_ "github.com/resgo/resgo/backend/dnnl"
+	_ "github.com/resgo/resgo/backend/ref"
+	"github.com/resgo/resgo/checkpoint"
+	"github.com/resgo/resgo/models/resnet"
+	"github.com/resgo/resgo/nn"
+	"github.com/resgo/resgo/tensor"
+)
+
+// Parity with PyTorch: fixtures made by Debian's python3-torch 1.13 and
+// python3-torchvision 0.14 (scripts/make_parity_fixtures.py) at test time.
+//
+// Tolerances: eval logits (of size about 1) within 1e-4 absolute; stage
+// outputs, train-mode logits, running statistics and gradients within 1e-4
+// relative to their largest magnitude (backendtest.RelErr), except the
+// gradients, which sum over the batch and the whole network: 1e-3.
+
+var parityArchs = []string{"resnet18", "resnet50", "resnext50_32x4d"}
+
+var (
+	fixtureOnce sync.Once
+	fixtureDir  string
+	fixtureErr  error
+)
+
+// torchRequired reports whether the parity tests must run (in CI) rather
+// than be skipped when PyTorch is missing.
+func torchRequired() bool {
+	return os.Getenv("CI") == "true" || os.Getenv("RESGO_REQUIRE_TORCH") == "1"
+}
+
+func fixtures(t *testing.T) string {
+	t.Helper()
+	fixtureOnce.Do(func() {
+		if err := exec.Command("/usr/bin/python3", "-c", "import torch, torchvision").Run(); err != nil {
+			fixtureErr = fmt.Errorf("Debian's python3-torch and python3-torchvision are not installed: %v", err)
+			return
+		}
+		dir, err := os.MkdirTemp("", "resgo-parity-")
+		if err != nil {
+			fixtureErr = err
+			return
+		}
+		args := append([]string{"../../scripts/make_parity_fixtures.py", dir}, parityArchs...)
+		out, err := exec.Command("/usr/bin/python3", args...).CombinedOutput()
+		if err != nil {
+			fixtureErr = fmt.Errorf("make_parity_fixtures.py: %v\n%s", err, out)
+			return
+		}
+		fixtureDir = dir
+	})
+	if fixtureErr != nil {
+		if torchRequired() {
+			t.Fatal(fixtureErr)
+		}
+		t.Skip(fixtureErr)
+	}
+	return fixtureDir
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if fixtureDir != "" {
+		os.RemoveAll(fixtureDir)
+	}
+	os.Exit(code)
+}
+
+func readPTH(t *testing.T, path string) *checkpoint.StateDict {
+	t.Helper()
+	sd, err := checkpoint.ReadPTH(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sd
+}
+
+func loadModel(t *testing.T, b backend.Backend, arch string, sd *checkpoint.StateDict) *resnet.Model {
+	t.Helper()
+	m, err := resnet.New(b, arch, resnet.Options{IncludeTop: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := checkpoint.Load(m, sd, checkpoint.LoadOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func maxAbsDiff(a, b []float32) float64 {
+	d := 0.0
+	for i := range a {
+		d = max(d, math.Abs(float64(a[i])-float64(b[i])))
+	}
+	return d
+}
+
+func TestLoadBothFormats(t *testing.T) {
+	dir := fixtures(t)
+	for _, arch := range parityArchs {
+		zip := readPTH(t, filepath.Join(dir, arch+".pth"))
+		legacy := readPTH(t, filepath.Join(dir, arch+"_legacy.pth"))
+		if zip.Len() != legacy.Len() {
+			t.Fatalf("%s: zip has %d entries, legacy %d", arch, zip.Len(), legacy.Len())
+		}
+		for _, k := range zip.Keys {
+			a, b := zip.Get(k), legacy.Get(k)
+			if b == nil || maxAbsDiff(a.F32, b.F32) != 0 {
+				t.Fatalf("%s: %s differs between the zip and legacy files", arch, k)
+			}
+		}
+		m, err := resnet.New(nil, arch, resnet.Options{IncludeTop: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rep, err := checkpoint.Load(m, legacy, checkpoint.LoadOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Loaded != len(nn.State(m)) {
+			t.Errorf("%s: loaded %d of %d entries", arch, rep.Loaded, len(nn.State(m)))
+		}
+	}
+}
+
+func TestParityEval(t *testing.T) {
+	dir := fixtures(t)
+	for _, arch := range parityArchs {
+		exp := readPTH(t, filepath.Join(dir, arch+"_expect.pth"))
+		sd := readPTH(t, filepath.Join(dir, arch+".pth"))
+		x := exp.Get("input").ToTensor()
+		for _, name := range backend.Names() {
+			t.Run(arch+"/"+name, func(t *testing.T) {
+				b, err := backend.New(name, 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				m := loadModel(t, b, arch, sd)
+				nn.SetTraining(m, false)
+				var y *tensor.Tensor
+				if err := backend.Catch(func() { y = m.Forward(x) }); err != nil {
+					t.Fatal(err)
+				}
+				got := backendtest.Plain(b, y)
+				want := exp.Get("eval.logits").F32
+				if d := maxAbsDiff(got, want); d > 1e-4 {
+					t.Errorf("eval logits: max abs diff %.3g > 1e-4", d)
+				} else {
+					t.Logf("eval logits: max abs diff %.3g", d)
+				}
+				stages := []string{"stem", "layer1", "layer2", "layer3", "layer4"}
+				for i, out := range m.StageOutputs() {
+					w := exp.Get("eval." + stages[i]).ToTensor()
+					if err := backendtest.Compare(b, stages[i], out, w, 1e-4); err != nil {
+						t.Error(err)
+					}
+				}
+			})
+		}
+	}
+}
+
+func TestParityTrainStep(t *testing.T) {
+	dir := fixtures(t)
+	for _, arch := range parityArchs {
+		exp := readPTH(t, filepath.Join(dir, arch+"_expect.pth"))
+		sd := readPTH(t, filepath.Join(dir, arch+"_legacy.pth"))
+		x := exp.Get("input").ToTensor()
+		var labels []int
+		for _, l := range exp.Get("labels").I64 {
+			labels = append(labels, int(l))
+		}
+		for _, name := range backend.Names() {
+			t.Run(arch+"/"+name, func(t *testing.T) {
+				b, err := backend.New(name, 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				m := loadModel(t, b, arch, sd)
+				nn.SetTraining(m, true)
+				var loss float64
+				err = backend.Catch(func() {
+					logits := m.Forward(x)
+					var dlogits tensor.Tensor
+					loss = b.SoftmaxCrossEntropy(&dlogits, logits, labels, 0)
+					if err := backendtest.Compare(b, "train logits", logits, exp.Get("train.logits").ToTensor(), 1e-4); err != nil {
+						t.Error(err)
+					}
+					m.Backward(&dlogits, false)
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if want := float64(exp.Get("train.loss").F32[0]); math.Abs(loss-want) > 1e-4*math.Abs(want) {
+					t.Errorf("loss %.6f, PyTorch %.6f", loss, want)
+				}
+
+				state := map[string]nn.NamedVar{}
+				for _, v := range nn.State(m) {
+					state[v.Name] = v
+				}
+				checked := 0
+				for _, k := range exp.Keys {
+					want := exp.Get(k)
+					switch {
+					case strings.HasPrefix(k, "train.") && strings.HasSuffix(k, "num_batches_tracked"):
+						v := state[strings.TrimPrefix(k, "train.")]
+						if *v.Count != want.I64[0] {
+							t.Errorf("%s: %d, PyTorch %d", v.Name, *v.Count, want.I64[0])
+						}
+						checked++
+					case strings.HasPrefix(k, "train.") && strings.Contains(k, ".running_"):
+						v := state[strings.TrimPrefix(k, "train.")]
+						if err := backendtest.Compare(b, v.Name, v.Value, want.ToTensor(), 1e-4); err != nil {
+							t.Error(err)
+						}
+						checked++
+					case strings.HasPrefix(k, "grad."):
+						v := state[strings.TrimPrefix(k, "grad.")]
+						if v.Grad == nil {
+							t.Errorf("%s has no gradient", v.Name)
+							continue
+						}
+						if err := backendtest.Compare(b, "gradient of "+v.Name, v.Grad, want.ToTensor(), 1e-3); err != nil {
+							t.Error(err)
+						}
+						checked++
+					}
+				}
+				if checked < 20 {
+					t.Errorf("only %d expected values checked", checked)
+				}
+			})
+		}
+	}
+}

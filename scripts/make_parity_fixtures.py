@@ -1,0 +1,96 @@
+#!/usr/bin/python3
+"""Writes the PyTorch reference numbers resgo's parity tests compare against.
+
+Run with Debian's interpreter (python3-torch 1.13, python3-torchvision 0.14):
+
+    /usr/bin/python3 scripts/make_parity_fixtures.py OUTDIR resnet18 [resnet50 ...]
+
+For each architecture it writes into OUTDIR:
+  ARCH.pth          seeded torchvision weights, zip format (top folder "weights")
+  ARCH_legacy.pth   the same weights in the legacy (non-zip) format
+  ARCH_expect.pth   a dict of expected tensors, zip format:
+      input                  [2, 3, 224, 224] the images
+      labels                 [2] int64 class labels for the loss
+      eval.logits            eval-mode logits
+      eval.stem, eval.layer1..eval.layer4   eval-mode outputs after the max pool
+                             and after each stage
+      train.logits           train-mode logits (batch statistics)
+      train.loss             [1] cross-entropy loss of train.logits
+      train.<bn>.running_mean / running_var / num_batches_tracked
+                             every BN's buffers after that one train-mode forward
+      grad.<param>           gradients after loss.backward(), for a few parameters
+
+The weights are torchvision's initialization with seed 0, then every BN gets
+random gamma, beta and running statistics (so that evaluation is not the
+identity), and fc is scaled so that the eval logits are of size about 1.
+"""
+import sys
+
+import torch
+import torchvision
+
+GRADS = ["conv1.weight", "bn1.weight", "bn1.bias", "layer1.0.conv1.weight",
+         "layer1.0.bn1.weight", "layer2.0.downsample.0.weight", "layer4.0.conv2.weight", "fc.weight", "fc.bias"]
+
+
+def build(arch):
+    torch.manual_seed(0)
+    m = torchvision.models.__dict__[arch]()
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for mod in m.modules():
+            if isinstance(mod, torch.nn.BatchNorm2d):
+                c = mod.num_features
+                mod.weight.copy_(0.5 + torch.rand(c, generator=g))
+                mod.bias.copy_(0.1 * torch.randn(c, generator=g))
+                mod.running_mean.copy_(0.1 * torch.randn(c, generator=g))
+                mod.running_var.copy_(0.5 + torch.rand(c, generator=g))
+                mod.num_batches_tracked.fill_(7)
+    return m
+
+
+def main():
+    out, archs = sys.argv[1], sys.argv[2:]
+    torch.set_num_threads(2)
+    for arch in archs:
+        m = build(arch)
+        x = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(2))
+        labels = torch.tensor([3, 997])
+        exp = {"input": x, "labels": labels}
+
+        m.eval()
+        with torch.no_grad():
+            logits = m(x)
+            s = logits.std().item()
+            m.fc.weight.div_(s)
+            m.fc.bias.div_(s)
+            h = m.maxpool(m.relu(m.bn1(m.conv1(x))))
+            exp["eval.stem"] = h.clone()
+            for i in range(1, 5):
+                h = getattr(m, "layer%d" % i)(h)
+                exp["eval.layer%d" % i] = h.clone()
+            exp["eval.logits"] = m(x)
+        sd = {k: v.clone() for k, v in m.state_dict().items()}
+        torch.save(sd, "%s/%s.pth" % (out, arch))  # zip: top folder is the file's stem
+        torch.save(sd, "%s/%s_legacy.pth" % (out, arch), _use_new_zipfile_serialization=False)
+
+        m.train()
+        logits = m(x)
+        loss = torch.nn.functional.cross_entropy(logits, labels)
+        loss.backward()
+        exp["train.logits"] = logits.detach()
+        exp["train.loss"] = loss.detach().reshape(1)
+        for name, mod in m.named_modules():
+            if isinstance(mod, torch.nn.BatchNorm2d):
+                exp["train.%s.running_mean" % name] = mod.running_mean.clone()
+                exp["train.%s.running_var" % name] = mod.running_var.clone()
+                exp["train.%s.num_batches_tracked" % name] = mod.num_batches_tracked.clone()
+        params = dict(m.named_parameters())
+        for p in GRADS:
+            exp["grad." + p] = params[p].grad.clone()
+        torch.save(exp, "%s/%s_expect.pth" % (out, arch))
+        print("%s: eval logits %s, loss %.4f" % (arch, list(exp["eval.logits"].shape), loss.item()))
+
+
+if __name__ == "__main__":
+    main()
