@@ -259,3 +259,14 @@ func CheckPool(xShape []int, p PoolParams) ([]int, error) {
 	}
 	return []int{xShape[0], xShape[1], oh, ow}, nil
 }
+
+// Values returns t's values in row-major (NCHW) order: t's own values when
+// it is Plain, else a converted copy made by b, the backend that wrote it.
+func Values(b Backend, t *tensor.Tensor) []float32 {
+	if t.IsPlain() {
+		return t.Values()
+	}
+	var p tensor.Tensor
+	b.ToPlain(&p, t)
+	return p.Values()
+}

@@ -87,16 +87,19 @@ func (m *Image) FlipHorizontal() {
 // aspect ratio as torchvision's Resize(size) does: the longer side becomes
 // int(size * long / short).
 func (m *Image) ResizeShorter(size int) *Image {
-	if m.W <= m.H {
-		if m.W == size {
-			return m
-		}
-		return m.Resize(size, int(float64(size)*float64(m.H)/float64(m.W)))
-	}
-	if m.H == size {
+	s := m.shorterSize(size)
+	if s.W == m.W && s.H == m.H {
 		return m
 	}
-	return m.Resize(int(float64(size)*float64(m.W)/float64(m.H)), size)
+	return m.Resize(s.W, s.H)
+}
+
+// shorterSize returns the size ResizeShorter gives (only W and H are set).
+func (m *Image) shorterSize(size int) *Image {
+	if m.W <= m.H {
+		return &Image{W: size, H: int(float64(size) * float64(m.H) / float64(m.W))}
+	}
+	return &Image{W: int(float64(size) * float64(m.W) / float64(m.H)), H: size}
 }
 
 // CenterCrop crops the central size x size square as torchvision's
@@ -247,4 +250,45 @@ func (m *Image) ToTensor(dst []float32, n Normalization) {
 			out[i] = (v - mean) / std
 		}
 	}
+}
+
+// Preset is the evaluation preprocessing that belongs to a set of weights:
+// resize the shorter side, center crop, scale to [0, 1] and normalize.
+type Preset struct {
+	ResizeSize int // shorter side after resizing; 0: no resizing
+	CropSize   int // side of the center crop; 0: no cropping
+	Channels   int // 3 for RGB, 1 for grayscale
+	Norm       Normalization
+}
+
+// ImageNetV1 is the preprocessing of torchvision's IMAGENET1K_V1 weights:
+// resize to 256, center crop 224, ImageNet mean and std.
+var ImageNetV1 = Preset{ResizeSize: 256, CropSize: 224, Channels: 3, Norm: ImageNet}
+
+// ImageNetV2 is the preprocessing of torchvision's IMAGENET1K_V2 weights
+// (and of resnext101_64x4d): resize to 232, center crop 224.
+var ImageNetV2 = Preset{ResizeSize: 232, CropSize: 224, Channels: 3, Norm: ImageNet}
+
+// OutputSize returns the height and width of the tensor Apply writes for an
+// image of size w x h.
+func (p Preset) OutputSize(w, h int) (int, int) {
+	if p.CropSize > 0 {
+		return p.CropSize, p.CropSize
+	}
+	if p.ResizeSize > 0 {
+		r := (&Image{W: w, H: h}).shorterSize(p.ResizeSize)
+		return r.H, r.W
+	}
+	return h, w
+}
+
+// Apply preprocesses an image into dst (Channels*H*W values).
+func (p Preset) Apply(m *Image, dst []float32) {
+	if p.ResizeSize > 0 {
+		m = m.ResizeShorter(p.ResizeSize)
+	}
+	if p.CropSize > 0 {
+		m = m.CenterCrop(p.CropSize)
+	}
+	m.ToTensor(dst, p.Norm)
 }

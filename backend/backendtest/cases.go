@@ -128,14 +128,7 @@ func RelErr(got, want []float32) float64 {
 }
 
 // Plain returns t's values in row-major order, converting with b if needed.
-func Plain(b backend.Backend, t *tensor.Tensor) []float32 {
-	if t.IsPlain() {
-		return t.Values()
-	}
-	var p tensor.Tensor
-	b.ToPlain(&p, t)
-	return p.Values()
-}
+func Plain(b backend.Backend, t *tensor.Tensor) []float32 { return backend.Values(b, t) }
 
 // Compare returns an error if got (written by backend b) differs from want
 // by more than tol in RelErr, or if the shapes differ.

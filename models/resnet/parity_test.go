@@ -24,9 +24,15 @@ import (
 // python3-torchvision 0.14 (scripts/make_parity_fixtures.py) at test time.
 //
 // Tolerances: eval logits (of size about 1) within 1e-4 absolute; stage
-// outputs, train-mode logits, running statistics and gradients within 1e-4
-// relative to their largest magnitude (backendtest.RelErr), except the
-// gradients, which sum over the batch and the whole network: 1e-3.
+// outputs, train-mode logits and running statistics within 1e-4 relative to
+// their largest magnitude (backendtest.RelErr).
+//
+// Gradients are measured against PyTorch's float64 gradients (grad64.*),
+// the exact values. In training mode with a batch of 2 they are
+// ill-conditioned: PyTorch's own float32 gradients of resnet50's first
+// layers differ from the float64 ones by up to 2.6%. resgo's float32
+// gradients must be within 1e-4 of the exact ones, or within three times
+// PyTorch's float32 error where that is larger.
 
 var parityArchs = []string{"resnet18", "resnet50", "resnext50_32x4d"}
 
@@ -228,14 +234,18 @@ func TestParityTrainStep(t *testing.T) {
 							t.Error(err)
 						}
 						checked++
-					case strings.HasPrefix(k, "grad."):
-						v := state[strings.TrimPrefix(k, "grad.")]
+					case strings.HasPrefix(k, "grad64."):
+						v := state[strings.TrimPrefix(k, "grad64.")]
 						if v.Grad == nil {
 							t.Errorf("%s has no gradient", v.Name)
 							continue
 						}
-						if err := backendtest.Compare(b, "gradient of "+v.Name, v.Grad, want.ToTensor(), 1e-3); err != nil {
-							t.Error(err)
+						torchErr := backendtest.RelErr(exp.Get("grad."+v.Name).F32, want.F32)
+						tol := max(1e-4, 3*torchErr)
+						got := backendtest.RelErr(backendtest.Plain(b, v.Grad), want.F32)
+						t.Logf("gradient of %s: relative error %.3g (PyTorch float32: %.3g)", v.Name, got, torchErr)
+						if got > tol {
+							t.Errorf("gradient of %s: relative error %.3g > %.3g", v.Name, got, tol)
 						}
 						checked++
 					}

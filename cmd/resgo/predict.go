@@ -1,0 +1,194 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+
+	"github.com/spf13/cobra"
+
+	"github.com/resgo/resgo/backend"
+	"github.com/resgo/resgo/checkpoint"
+	"github.com/resgo/resgo/data"
+	"github.com/resgo/resgo/models/resnet"
+	"github.com/resgo/resgo/predict"
+	"github.com/resgo/resgo/transform"
+)
+
+func predictCmd() *cobra.Command {
+	var (
+		arch, weights, classFile string
+		topk, batch              int
+		asJSON                   bool
+	)
+	cmd := &cobra.Command{
+		Use:   "predict --arch NAME --weights FILE [flags] IMAGE|FOLDER...",
+		Short: "Classify images (a folder: every image in it, the last partial batch included)",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			b, err := backend.Default()
+			if err != nil {
+				return err
+			}
+			m, pre, err := loadForInference(b, arch, weights)
+			if err != nil {
+				return err
+			}
+			classes, err := classNames(classFile, m.Options.NumClasses)
+			if err != nil {
+				return err
+			}
+			clf, err := predict.New(m, classes, pre)
+			if err != nil {
+				return err
+			}
+			clf.Batch = batch
+
+			paths, err := data.ListImages(args)
+			if err != nil {
+				return err
+			}
+			var images []*transform.Image
+			var names []string
+			for _, p := range paths {
+				im, err := data.LoadImage(p, pre.Channels)
+				if err != nil {
+					fmt.Fprintln(os.Stderr, "resgo: skipping", err) // reported, not fatal
+					continue
+				}
+				images, names = append(images, im), append(names, p)
+			}
+			if len(images) == 0 {
+				return fmt.Errorf("no readable image among %d files", len(paths))
+			}
+			results, err := clf.Classify(images, names, topk)
+			if err != nil {
+				return err
+			}
+			return printPredictions(cmd, results, asJSON)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&arch, "arch", "", "architecture (read from the checkpoint or the weights' name when not given)")
+	f.StringVar(&weights, "weights", "", "weights: a .pth or .safetensors file, or a torchvision name such as resnet50.IMAGENET1K_V2 (from the download cache)")
+	f.StringVar(&classFile, "classes", "", "class_indices.json as the tutorial writes it (default: the ImageNet classes for 1000 outputs)")
+	f.IntVar(&topk, "topk", 5, "classes to show per image")
+	f.IntVar(&batch, "batch", 8, "images per forward pass")
+	f.BoolVar(&asJSON, "json", false, "print one JSON object per image with the top classes, probabilities and logits")
+	cmd.MarkFlagRequired("weights")
+	return cmd
+}
+
+// loadForInference builds the model for a weights file or name and returns
+// it with the weights' preprocessing.
+func loadForInference(b backend.Backend, arch, weights string) (*resnet.Model, transform.Preset, error) {
+	pre := transform.ImageNetV1
+	path := weights
+	// A torchvision weights name, or a file named as torchvision names them,
+	// gives the architecture and the preprocessing.
+	if w, err := checkpoint.LookupWeights(filepath.Base(weights)); err == nil {
+		if arch == "" {
+			arch = w.Arch
+		}
+		pre = transform.Preset{ResizeSize: w.ResizeSize, CropSize: w.CropSize, Channels: 3,
+			Norm: transform.Normalization{Mean: w.Mean[:], Std: w.Std[:]}}
+		if _, err := os.Stat(path); err != nil {
+			dir, derr := checkpoint.DefaultCacheDir()
+			if derr != nil {
+				return nil, pre, derr
+			}
+			path = filepath.Join(dir, w.File)
+			if _, err := os.Stat(path); err != nil {
+				return nil, pre, fmt.Errorf("weights %s are not in the cache (%s): run `resgo weights download %s`", w.Name, path, w.Name)
+			}
+		}
+	}
+	if arch == "" {
+		return nil, pre, fmt.Errorf("%s: say which architecture with --arch", weights)
+	}
+	sd, err := checkpoint.Read(path)
+	if err != nil {
+		return nil, pre, err
+	}
+	classes := 1000
+	if fc := sd.Get("fc.weight"); fc != nil && len(fc.Shape) == 2 {
+		classes = fc.Shape[0]
+	}
+	m, err := resnet.New(b, arch, resnet.Options{IncludeTop: true, NumClasses: classes})
+	if err != nil {
+		return nil, pre, err
+	}
+	if _, err := checkpoint.Load(m, sd, checkpoint.LoadOptions{}); err != nil {
+		return nil, pre, fmt.Errorf("%s: %w", path, err)
+	}
+	return m, pre, nil
+}
+
+// classNames reads a tutorial-style class_indices.json ({"0": "daisy", ...})
+// or, without one, returns the ImageNet classes for a 1000-class model and
+// "class N" otherwise.
+func classNames(path string, n int) ([]string, error) {
+	if path == "" {
+		if n == 1000 {
+			return checkpoint.ImageNetClasses(), nil
+		}
+		names := make([]string, n)
+		for i := range names {
+			names[i] = "class " + strconv.Itoa(i)
+		}
+		return names, nil
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var byIndex map[string]string
+	if err := json.Unmarshal(raw, &byIndex); err != nil {
+		return nil, fmt.Errorf("%s: not a class index file like {\"0\": \"daisy\", ...}: %w", path, err)
+	}
+	names := make([]string, n)
+	for k, v := range byIndex {
+		i, err := strconv.Atoi(k)
+		if err != nil || i < 0 || i >= n {
+			return nil, fmt.Errorf("%s: key %q is not a class index below %d", path, k, n)
+		}
+		names[i] = v
+	}
+	for i, v := range names {
+		if v == "" {
+			return nil, fmt.Errorf("%s: no name for class %d of %d", path, i, n)
+		}
+	}
+	return names, nil
+}
+
+// printPredictions prints as the tutorial's predict.py (one image) and
+// batch_predict.py (several), or as JSON lines.
+func printPredictions(cmd *cobra.Command, results []predict.Result, asJSON bool) error {
+	out := cmd.OutOrStdout()
+	if asJSON {
+		enc := json.NewEncoder(out)
+		for _, r := range results {
+			if err := enc.Encode(r); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if len(results) == 1 {
+		r := results[0]
+		fmt.Fprintf(out, "image: %s\n", r.Image)
+		for _, c := range r.Top {
+			fmt.Fprintf(out, "class: %-10s   prob: %.3g\n", c.Name, c.Prob)
+		}
+		return nil
+	}
+	sort.SliceStable(results, func(i, j int) bool { return results[i].Image < results[j].Image })
+	for _, r := range results {
+		fmt.Fprintf(out, "image: %s  class: %s  prob: %.3g\n", r.Image, r.Top[0].Name, r.Top[0].Prob)
+	}
+	return nil
+}

@@ -1,0 +1,131 @@
+// Package predict classifies images with a ResNet: preprocessing as the
+// weights expect, batched evaluation-mode forward passes, softmax and top-k.
+package predict
+
+import (
+	"fmt"
+	"math"
+	"sort"
+
+	"github.com/resgo/resgo/backend"
+	"github.com/resgo/resgo/models/resnet"
+	"github.com/resgo/resgo/nn"
+	"github.com/resgo/resgo/tensor"
+	"github.com/resgo/resgo/transform"
+)
+
+// Class is one class of a prediction.
+type Class struct {
+	Index int     `json:"index"`
+	Name  string  `json:"name"`
+	Prob  float64 `json:"prob"`
+}
+
+// Result is the prediction for one image.
+type Result struct {
+	Image  string    `json:"image"`
+	Top    []Class   `json:"top"`
+	Logits []float32 `json:"logits"`
+}
+
+// Classifier is a model in evaluation mode with its preprocessing and class
+// names.
+type Classifier struct {
+	Model   *resnet.Model
+	Classes []string         // class names by index
+	Pre     transform.Preset // the weights' preprocessing
+	Batch   int              // images per forward pass (8 when 0)
+
+	x tensor.Tensor
+}
+
+// New returns a classifier and puts the model in evaluation mode.
+func New(m *resnet.Model, classes []string, pre transform.Preset) (*Classifier, error) {
+	if m.FC == nil {
+		return nil, fmt.Errorf("predict: %s has no classification head", m.Name)
+	}
+	if len(classes) != m.FC.Out {
+		return nil, fmt.Errorf("predict: %d class names for a model with %d outputs", len(classes), m.FC.Out)
+	}
+	nn.SetTraining(m, false)
+	return &Classifier{Model: m, Classes: classes, Pre: pre}, nil
+}
+
+// Classify predicts the classes of images, in batches, keeping the top k
+// classes of each. names labels the results (file paths, say).
+func (c *Classifier) Classify(images []*transform.Image, names []string, k int) ([]Result, error) {
+	batch := c.Batch
+	if batch <= 0 {
+		batch = 8
+	}
+	k = min(max(k, 1), len(c.Classes))
+	var results []Result
+	for start := 0; start < len(images); start += batch {
+		end := min(start+batch, len(images)) // the last, partial batch too
+		logits, err := c.forward(images[start:end])
+		if err != nil {
+			return nil, err
+		}
+		n := len(logits) / (end - start)
+		for i := range end - start {
+			row := logits[i*n : (i+1)*n]
+			results = append(results, Result{Image: names[start+i], Top: c.topK(row, k), Logits: row})
+		}
+	}
+	return results, nil
+}
+
+// forward preprocesses a batch and returns its logits, row by row.
+func (c *Classifier) forward(images []*transform.Image) ([]float32, error) {
+	h, w := c.Pre.OutputSize(images[0].W, images[0].H)
+	ch := c.Pre.Channels
+	for _, im := range images[1:] {
+		if hh, ww := c.Pre.OutputSize(im.W, im.H); hh != h || ww != w {
+			return nil, fmt.Errorf("predict: images of different sizes after preprocessing (%dx%d and %dx%d): set a crop size", w, h, ww, hh)
+		}
+	}
+	c.x.Reset(tensor.Plain, nil, len(images)*ch*h*w, len(images), ch, h, w)
+	xs := c.x.Mutable()
+	for i, im := range images {
+		c.Pre.Apply(im, xs[i*ch*h*w:(i+1)*ch*h*w])
+	}
+	var out []float32
+	err := backend.Catch(func() {
+		y := c.Model.Forward(&c.x)
+		out = append([]float32(nil), backend.Values(c.Model.Backend(), y)...)
+	})
+	return out, err
+}
+
+// topK returns the k most probable classes of one row of logits.
+func (c *Classifier) topK(logits []float32, k int) []Class {
+	probs := Softmax(logits)
+	idx := make([]int, len(probs))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.SliceStable(idx, func(a, b int) bool { return probs[idx[a]] > probs[idx[b]] })
+	top := make([]Class, k)
+	for i := range k {
+		top[i] = Class{Index: idx[i], Name: c.Classes[idx[i]], Prob: probs[idx[i]]}
+	}
+	return top
+}
+
+// Softmax returns exp(x_i) / sum_j exp(x_j), computed stably in float64.
+func Softmax(logits []float32) []float64 {
+	m := math.Inf(-1)
+	for _, v := range logits {
+		m = max(m, float64(v))
+	}
+	p := make([]float64, len(logits))
+	sum := 0.0
+	for i, v := range logits {
+		p[i] = math.Exp(float64(v) - m)
+		sum += p[i]
+	}
+	for i := range p {
+		p[i] /= sum
+	}
+	return p
+}
