@@ -1,0 +1,129 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/resgo/resgo/backend"
+	"github.com/resgo/resgo/backend/backendtest"
+	"github.com/resgo/resgo/models/resnet"
+	"github.com/resgo/resgo/nn"
+)
+
+// benchResult is what `resgo bench --json` prints.
+type benchResult struct {
+	Arch      string  `json:"arch"`
+	Backend   string  `json:"backend"`
+	Threads   int     `json:"threads"`
+	Mode      string  `json:"mode"`
+	Batch     int     `json:"batch"`
+	Size      int     `json:"size"`
+	MedianMS  float64 `json:"median_ms"`
+	MinMS     float64 `json:"min_ms"`
+	ImagesSec float64 `json:"images_per_sec"`
+	GFLOPs    float64 `json:"gflop_per_sec"`
+	PeakRSS   float64 `json:"peak_rss_mib"`
+}
+
+func benchCmd() *cobra.Command {
+	var (
+		arch, mode           string
+		batch, size, runs    int
+		warmup, inCh, thread int
+		asJSON               bool
+	)
+	cmd := &cobra.Command{
+		Use:   "bench --arch NAME --batch B --mode infer",
+		Short: "Time a model's inference on random input (median of --runs after --warmup)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if mode != "infer" {
+				return fmt.Errorf("--mode %q: only infer is available", mode)
+			}
+			name := os.Getenv("RESGO_BACKEND")
+			if name == "" {
+				name = backend.Names()[0]
+			}
+			b, err := backend.New(name, thread)
+			if err != nil {
+				return err
+			}
+			m, err := resnet.New(b, arch, resnet.Options{IncludeTop: true, InChannels: inCh, Seed: 1})
+			if err != nil {
+				return err
+			}
+			rows, err := m.Summary(size, size)
+			if err != nil {
+				return err
+			}
+			var macs int64
+			for _, r := range rows {
+				macs += r.MACs
+			}
+			nn.SetTraining(m, false)
+			x := backendtest.Rand(7, batch, inCh, size, size)
+			var times []float64
+			err = backend.Catch(func() {
+				for i := range warmup + runs {
+					start := time.Now()
+					y := m.Forward(x)
+					backend.Values(b, y) // the logits, as a caller reads them
+					if i >= warmup {
+						times = append(times, time.Since(start).Seconds()*1000)
+					}
+				}
+			})
+			if err != nil {
+				return err
+			}
+			sort.Float64s(times)
+			med := times[len(times)/2]
+			if len(times)%2 == 0 {
+				med = (times[len(times)/2-1] + times[len(times)/2]) / 2
+			}
+			res := benchResult{Arch: arch, Backend: b.Name(), Threads: b.Threads(), Mode: mode, Batch: batch, Size: size,
+				MedianMS: med, MinMS: times[0], ImagesSec: float64(batch) / med * 1000,
+				GFLOPs: 2 * float64(macs) * float64(batch) / med / 1e6, PeakRSS: peakRSSMiB()}
+			if asJSON {
+				return json.NewEncoder(cmd.OutOrStdout()).Encode(res)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s %s batch %d %dx%d, backend %s, %d threads: median %.2f ms (min %.2f) over %d runs, %.1f images/s, %.0f GFLOP/s, peak RSS %.0f MiB\n",
+				arch, mode, batch, size, size, res.Backend, res.Threads, med, times[0], runs, res.ImagesSec, res.GFLOPs, res.PeakRSS)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&arch, "arch", "resnet18", "architecture")
+	f.StringVar(&mode, "mode", "infer", "what to time: infer")
+	f.IntVar(&batch, "batch", 1, "batch size")
+	f.IntVar(&size, "size", 224, "image height and width")
+	f.IntVar(&inCh, "in-channels", 3, "image channels")
+	f.IntVar(&runs, "runs", 20, "timed runs")
+	f.IntVar(&warmup, "warmup", 3, "untimed runs first")
+	f.IntVar(&thread, "threads", 0, "threads (default $RESGO_THREADS or the number of CPUs)")
+	f.BoolVar(&asJSON, "json", false, "print the result as JSON")
+	return cmd
+}
+
+// peakRSSMiB returns the process's peak resident memory (VmHWM) in MiB, or
+// 0 where /proc is not available.
+func peakRSSMiB() float64 {
+	raw, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if strings.HasPrefix(line, "VmHWM:") {
+			var kb float64
+			fmt.Sscan(strings.TrimSpace(strings.TrimPrefix(line, "VmHWM:")), &kb)
+			return kb / 1024
+		}
+	}
+	return 0
+}
