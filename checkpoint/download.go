@@ -1,0 +1,147 @@
+package checkpoint
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// DefaultCacheDir returns the directory downloaded weights are kept in:
+// $RESGO_CACHE if set, otherwise the "resgo" folder of the user's cache
+// directory (os.UserCacheDir, e.g. ~/.cache/resgo).
+func DefaultCacheDir() (string, error) {
+	if d := os.Getenv("RESGO_CACHE"); d != "" {
+		return d, nil
+	}
+	d, err := os.UserCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("checkpoint: no cache directory (set RESGO_CACHE): %w", err)
+	}
+	return filepath.Join(d, "resgo"), nil
+}
+
+// Download returns the path of the named weights file (see LookupWeights
+// for names) in cacheDir, downloading it first if it is not there. See
+// DownloadWeights.
+func Download(ctx context.Context, name, cacheDir, baseURL string, progress io.Writer) (string, error) {
+	w, err := LookupWeights(name)
+	if err != nil {
+		return "", err
+	}
+	return DownloadWeights(ctx, w, cacheDir, baseURL, progress)
+}
+
+// DownloadWeights returns the path of w.File in cacheDir ("" means
+// DefaultCacheDir()), downloading it from baseURL ("" means DefaultBaseURL)
+// if it is not cached.
+//
+// The download goes to a temporary file in cacheDir while its SHA-256 is
+// computed; only a file whose hex digest starts with w.SHA256Prefix is
+// renamed into place. A cached file is verified the same way on every call;
+// one that fails is removed and reported as an error, so the next call
+// downloads it afresh. Progress lines go to progress unless it is nil.
+func DownloadWeights(ctx context.Context, w Weights, cacheDir, baseURL string, progress io.Writer) (string, error) {
+	if progress == nil {
+		progress = io.Discard
+	}
+	if cacheDir == "" {
+		d, err := DefaultCacheDir()
+		if err != nil {
+			return "", err
+		}
+		cacheDir = d
+	}
+	if baseURL == "" {
+		baseURL = DefaultBaseURL
+	}
+	if w.File == "" || w.SHA256Prefix == "" || strings.ContainsAny(w.File, `/\`) {
+		return "", fmt.Errorf("checkpoint: weights %q: bad file name %q or hash prefix %q", w.Name, w.File, w.SHA256Prefix)
+	}
+	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
+		return "", fmt.Errorf("checkpoint: cache directory: %w", err)
+	}
+	dst := filepath.Join(cacheDir, w.File)
+
+	// A cached file is used only if it still has the published hash.
+	if f, err := os.Open(dst); err == nil {
+		h := sha256.New()
+		_, err := io.Copy(h, f)
+		f.Close()
+		if err != nil {
+			return "", fmt.Errorf("checkpoint: %s: %w", dst, err)
+		}
+		sum := hex.EncodeToString(h.Sum(nil))
+		if !strings.HasPrefix(sum, w.SHA256Prefix) {
+			os.Remove(dst)
+			return "", fmt.Errorf("checkpoint: %s: cached file has SHA-256 %s, expected prefix %s; removed it, run again to download it afresh", dst, sum, w.SHA256Prefix)
+		}
+		fmt.Fprintf(progress, "%s: using cached %s\n", w.File, dst)
+		return dst, nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("checkpoint: %w", err)
+	}
+
+	url := strings.TrimSuffix(baseURL, "/") + "/" + w.File
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return "", fmt.Errorf("checkpoint: %s: %w", w.File, err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("checkpoint: %s: downloading: %w", w.File, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("checkpoint: %s: downloading %s: %s", w.File, url, resp.Status)
+	}
+	fmt.Fprintf(progress, "%s: downloading %s\n", w.File, url)
+	err = WriteFileAtomic(dst, func(out io.Writer) error {
+		h := sha256.New()
+		p := &progressWriter{w: progress, file: w.File, total: resp.ContentLength}
+		if _, err := io.Copy(io.MultiWriter(out, h, p), resp.Body); err != nil {
+			return fmt.Errorf("checkpoint: %s: downloading %s: %w", w.File, url, err)
+		}
+		sum := hex.EncodeToString(h.Sum(nil))
+		if !strings.HasPrefix(sum, w.SHA256Prefix) {
+			return fmt.Errorf("checkpoint: %s: SHA-256 mismatch: expected prefix %s, got %s (downloaded from %s; nothing was cached)", w.File, w.SHA256Prefix, sum, url)
+		}
+		return nil
+	})
+	if err != nil {
+		return "", err
+	}
+	fmt.Fprintf(progress, "%s: saved %s\n", w.File, dst)
+	return dst, nil
+}
+
+// progressWriter reports a download's progress every 10 percent (every
+// 16 MiB when the size is unknown).
+type progressWriter struct {
+	w     io.Writer
+	file  string
+	total int64 // -1 when unknown
+	done  int64
+	step  int64 // last step reported
+}
+
+func (p *progressWriter) Write(b []byte) (int, error) {
+	p.done += int64(len(b))
+	const mib = 1 << 20
+	if p.total > 0 {
+		if step := p.done * 10 / p.total; step > p.step {
+			p.step = step
+			fmt.Fprintf(p.w, "%s: %3d%% (%.1f / %.1f MiB)\n", p.file, step*10, float64(p.done)/mib, float64(p.total)/mib)
+		}
+	} else if step := p.done / (16 * mib); step > p.step {
+		p.step = step
+		fmt.Fprintf(p.w, "%s: %.1f MiB\n", p.file, float64(p.done)/mib)
+	}
+	return len(b), nil
+}

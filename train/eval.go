@@ -1,0 +1,148 @@
+package train
+
+import (
+	"context"
+	"encoding/csv"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strconv"
+
+	"github.com/resgo/resgo/backend"
+	"github.com/resgo/resgo/charts"
+	"github.com/resgo/resgo/checkpoint"
+	"github.com/resgo/resgo/data"
+	"github.com/resgo/resgo/models/resnet"
+	"github.com/resgo/resgo/nn"
+)
+
+// EvalResult is a model's performance on a dataset.
+type EvalResult struct {
+	Loss     float64 // mean cross-entropy
+	Accuracy float64
+	Images   int
+	// Confusion[t][p] counts the images of true class t predicted as p.
+	Confusion [][]int
+}
+
+// Precision returns, per class, the fraction of the images predicted as
+// that class that belong to it (0 when none is predicted as it).
+func (r *EvalResult) Precision() []float64 {
+	out := make([]float64, len(r.Confusion))
+	for p := range r.Confusion {
+		col := 0
+		for t := range r.Confusion {
+			col += r.Confusion[t][p]
+		}
+		if col > 0 {
+			out[p] = float64(r.Confusion[p][p]) / float64(col)
+		}
+	}
+	return out
+}
+
+// Recall returns, per class, the fraction of its images predicted as it.
+func (r *EvalResult) Recall() []float64 {
+	out := make([]float64, len(r.Confusion))
+	for t, row := range r.Confusion {
+		n := 0
+		for _, v := range row {
+			n += v
+		}
+		if n > 0 {
+			out[t] = float64(row[t]) / float64(n)
+		}
+	}
+	return out
+}
+
+// Evaluate runs m in evaluation mode over every batch of loader and returns
+// the loss, the accuracy and the confusion matrix. onBatch, if not nil, is
+// called after each batch with the number of batches done.
+func Evaluate(ctx context.Context, m *resnet.Model, loader *data.Loader, smoothing float64, onBatch func(done int)) (*EvalResult, error) {
+	nn.SetTraining(m, false)
+	b := m.Backend()
+	k := m.Options.NumClasses
+	res := &EvalResult{Confusion: make([][]int, k)}
+	for i := range res.Confusion {
+		res.Confusion[i] = make([]int, k)
+	}
+	it := loader.Epoch(0)
+	defer it.Close()
+	var sum float64
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		batch := it.Next()
+		if batch == nil {
+			break
+		}
+		var loss float64
+		var logits []float32
+		err := backend.Catch(func() {
+			y := m.Forward(batch.X)
+			loss = b.SoftmaxCrossEntropy(nil, y, batch.Labels, float32(smoothing))
+			logits = backend.Values(b, y)
+		})
+		if err != nil {
+			return nil, err
+		}
+		for j, l := range batch.Labels {
+			if l < 0 || l >= k {
+				return nil, fmt.Errorf("label %d of a %d-class model", l, k)
+			}
+			res.Confusion[l][argmax(logits[j*k:(j+1)*k])]++
+		}
+		sum += loss * float64(len(batch.Labels))
+		res.Images += len(batch.Labels)
+		batch.Release()
+		if onBatch != nil {
+			onBatch(batch.Index + 1)
+		}
+	}
+	correct := 0
+	for i := range res.Confusion {
+		correct += res.Confusion[i][i]
+	}
+	if res.Images > 0 {
+		res.Loss, res.Accuracy = sum/float64(res.Images), float64(correct)/float64(res.Images)
+	}
+	return res, nil
+}
+
+// writeHistory writes history.csv and curves.png.
+func (t *Trainer) writeHistory() error {
+	if err := WriteHistory(filepath.Join(t.cfg.Out, HistoryFile), t.state.History); err != nil {
+		return err
+	}
+	return PlotHistory(filepath.Join(t.cfg.Out, CurvesFile), t.state.History)
+}
+
+// WriteHistory writes the per-epoch statistics as CSV, atomically.
+func WriteHistory(path string, hist []EpochStats) error {
+	return checkpoint.WriteFileAtomic(path, func(w io.Writer) error {
+		cw := csv.NewWriter(w)
+		cw.Write([]string{"epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "seconds", "images_per_sec"})
+		f := func(v float64) string { return strconv.FormatFloat(v, 'g', 6, 64) }
+		for _, h := range hist {
+			cw.Write([]string{strconv.Itoa(h.Epoch), f(h.LR), f(h.TrainLoss), f(h.TrainAcc), f(h.ValLoss), f(h.ValAcc), f(h.Seconds), f(h.ImagesPerSec)})
+		}
+		cw.Flush()
+		return cw.Error()
+	})
+}
+
+// PlotHistory draws loss and accuracy per epoch, training and validation.
+func PlotHistory(path string, hist []EpochStats) error {
+	var ep, tl, vl, ta, va []float64
+	for _, h := range hist {
+		ep = append(ep, float64(h.Epoch))
+		tl, vl = append(tl, h.TrainLoss), append(vl, h.ValLoss)
+		ta, va = append(ta, h.TrainAcc), append(va, h.ValAcc)
+	}
+	return charts.Curves(path, "epoch", []charts.Panel{
+		{Title: "Loss", YLabel: "cross-entropy", Series: []charts.Series{{Name: "train", X: ep, Y: tl}, {Name: "validation", X: ep, Y: vl}}},
+		{Title: "Accuracy", YLabel: "accuracy", Series: []charts.Series{{Name: "train", X: ep, Y: ta}, {Name: "validation", X: ep, Y: va}}},
+	})
+}
