@@ -2,6 +2,7 @@ package checkpoint
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -61,6 +62,10 @@ func WriteModel(path string, m *resnet.Model, meta Meta, extra map[string]*Tenso
 	return WriteFileAtomic(path, func(w io.Writer) error { return EncodeSafetensors(w, sd) })
 }
 
+// ErrNotModel is returned (wrapped) by ReadModel for a safetensors file
+// without resgo's metadata: plain weights.
+var ErrNotModel = errors.New("a safetensors file without resgo metadata (not a resgo checkpoint): give --arch and load it as weights")
+
 // ReadModel reads a resgo checkpoint: its state dict (model variables and
 // any extra tensors) and its Meta.
 func ReadModel(path string) (*StateDict, *Meta, error) {
@@ -70,7 +75,7 @@ func ReadModel(path string) (*StateDict, *Meta, error) {
 	}
 	raw, ok := sd.Metadata[metaKey]
 	if !ok {
-		return nil, nil, fmt.Errorf("checkpoint: %s: a safetensors file without resgo metadata (not written by resgo): give --arch and load it as weights", path)
+		return nil, nil, fmt.Errorf("checkpoint: %s: %w", path, ErrNotModel)
 	}
 	var meta Meta
 	if err := json.Unmarshal([]byte(raw), &meta); err != nil {

@@ -5,12 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"image"
-	"image/color"
-	"image/png"
 	"math"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,6 +16,7 @@ import (
 	_ "github.com/resgo/resgo/backend/ref"
 	"github.com/resgo/resgo/checkpoint"
 	"github.com/resgo/resgo/data"
+	"github.com/resgo/resgo/internal/shapes"
 	"github.com/resgo/resgo/nn"
 	"github.com/resgo/resgo/train"
 	"github.com/resgo/resgo/transform"
@@ -28,55 +24,12 @@ import (
 
 const side = 24
 
-// drawShape draws one image of class c: 0 a disc, 1 a square, 2 horizontal
-// stripes, 3 a cross; colors and positions vary.
-func drawShape(c int, r *rand.Rand) image.Image {
-	img := image.NewRGBA(image.Rect(0, 0, side, side))
-	bg := color.RGBA{uint8(r.IntN(60)), uint8(r.IntN(60)), uint8(r.IntN(60)), 255}
-	fg := color.RGBA{uint8(150 + r.IntN(100)), uint8(150 + r.IntN(100)), uint8(150 + r.IntN(100)), 255}
-	cx, cy := 8+r.IntN(8), 8+r.IntN(8)
-	for y := range side {
-		for x := range side {
-			dx, dy := x-cx, y-cy
-			in := false
-			switch c {
-			case 0:
-				in = dx*dx+dy*dy <= 30
-			case 1:
-				in = dx >= -5 && dx <= 5 && dy >= -5 && dy <= 5
-			case 2:
-				in = (y/3)%2 == 0
-			case 3:
-				in = (dx >= -1 && dx <= 1) || (dy >= -1 && dy <= 1)
-			}
-			if in {
-				img.Set(x, y, fg)
-			} else {
-				img.Set(x, y, bg)
-			}
-		}
-	}
-	return img
-}
-
 // makeFolder writes n images per class of the given classes into
 // root/<name>/.
 func makeFolder(t *testing.T, root string, classes []int, n int, seed uint64) {
 	t.Helper()
-	r := rand.New(rand.NewPCG(seed, 3))
-	for _, c := range classes {
-		dir := filepath.Join(root, fmt.Sprintf("shape%d", c))
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		for i := range n {
-			f, err := os.Create(filepath.Join(dir, fmt.Sprintf("%03d.png", i)))
-			if err != nil {
-				t.Fatal(err)
-			}
-			png.Encode(f, drawShape(c, r))
-			f.Close()
-		}
+	if err := shapes.WriteFolder(root, classes, n, side, seed); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -101,7 +54,7 @@ func TestTrainImageFolderEndToEnd(t *testing.T) {
 	dir := t.TempDir()
 	makeFolder(t, filepath.Join(dir, "train"), []int{0, 1, 2}, 40, 1)
 	makeFolder(t, filepath.Join(dir, "val"), []int{0, 1, 2}, 10, 2)
-	bad := filepath.Join(dir, "train", "shape1", "corrupt.png")
+	bad := filepath.Join(dir, "train", "square", "corrupt.png")
 	os.WriteFile(bad, []byte("\x89PNG\r\n\x1a\nnot really"), 0o644)
 	trainDS, valDS, err := data.OpenTrainVal(filepath.Join(dir, "train"), filepath.Join(dir, "val"))
 	if err != nil {
@@ -109,23 +62,25 @@ func TestTrainImageFolderEndToEnd(t *testing.T) {
 	}
 	out := filepath.Join(dir, "run")
 	var log bytes.Buffer
-	tr, err := train.New(testBackend(t), smallConfig(out), trainDS, valDS, &log)
+	cfg := smallConfig(out)
+	cfg.Epochs = 6
+	tr, err := train.New(testBackend(t), cfg, trainDS, valDS, &log)
 	if err != nil {
 		t.Fatal(err)
 	}
 	hist, err := tr.Run(context.Background())
 	if err != nil {
-		t.Fatal(err, log.String())
+		t.Fatalf("%v\nlog:\n%s", err, log.String())
 	}
 	t.Log(log.String())
 	if n := strings.Count(log.String(), "skipping corrupt image: "+bad); n != 1 {
 		t.Errorf("the corrupt image was reported %d times, want once", n)
 	}
-	if len(hist) != 3 || !strings.Contains(log.String(), "[epoch 3] train_loss: ") {
+	if len(hist) != 6 || !strings.Contains(log.String(), "[epoch 6] train_loss: ") {
 		t.Fatalf("history %v", hist)
 	}
 	if last := hist[len(hist)-1]; last.ValAcc < 0.9 {
-		t.Errorf("validation accuracy %.3f after 3 epochs, want >= 0.9", last.ValAcc)
+		t.Errorf("validation accuracy %.3f after 6 epochs, want >= 0.9", last.ValAcc)
 	}
 	for _, f := range []string{train.BestFile, train.LastFile, train.ClassFile, train.HistoryFile, train.CurvesFile} {
 		if st, err := os.Stat(filepath.Join(out, f)); err != nil || st.Size() == 0 {
@@ -134,7 +89,7 @@ func TestTrainImageFolderEndToEnd(t *testing.T) {
 	}
 	raw, _ := os.ReadFile(filepath.Join(out, train.ClassFile))
 	var classes map[string]string
-	if err := json.Unmarshal(raw, &classes); err != nil || classes["0"] != "shape0" || classes["2"] != "shape2" {
+	if err := json.Unmarshal(raw, &classes); err != nil || classes["0"] != "disc" || classes["2"] != "stripes" {
 		t.Errorf("class_indices.json: %s (%v)", raw, err)
 	}
 	// The best checkpoint rebuilds the model with its classes and

@@ -2,11 +2,12 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -33,11 +34,7 @@ func predictCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			m, pre, err := loadForInference(b, arch, weights)
-			if err != nil {
-				return err
-			}
-			classes, err := classNames(classFile, m.Options.NumClasses)
+			m, classes, pre, err := loadClassifier(b, arch, weights, classFile)
 			if err != nil {
 				return err
 			}
@@ -73,7 +70,7 @@ func predictCmd() *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&arch, "arch", "", "architecture (read from the checkpoint or the weights' name when not given)")
-	f.StringVar(&weights, "weights", "", "weights: a .pth or .safetensors file, or a torchvision name such as resnet50.IMAGENET1K_V2 (from the download cache)")
+	f.StringVar(&weights, "weights", "", "a resgo checkpoint (best.safetensors), a .pth or .safetensors state dict, or a torchvision name such as resnet50.IMAGENET1K_V2 (from the download cache)")
 	f.StringVar(&classFile, "classes", "", "class_indices.json as the tutorial writes it (default: the ImageNet classes for 1000 outputs)")
 	f.IntVar(&topk, "topk", 5, "classes to show per image")
 	f.IntVar(&batch, "batch", 8, "images per forward pass")
@@ -82,49 +79,29 @@ func predictCmd() *cobra.Command {
 	return cmd
 }
 
-// loadForInference builds the model for a weights file or name and returns
-// it with the weights' preprocessing.
-func loadForInference(b backend.Backend, arch, weights string) (*resnet.Model, transform.Preset, error) {
-	pre := transform.ImageNetV1
-	path := weights
-	// A torchvision weights name, or a file named as torchvision names them,
-	// gives the architecture and the preprocessing.
-	if w, err := checkpoint.LookupWeights(filepath.Base(weights)); err == nil {
-		if arch == "" {
-			arch = w.Arch
+// loadClassifier loads a resgo checkpoint (which names its classes and
+// preprocessing) or pretrained weights with the class names of classFile
+// (or ImageNet's).
+func loadClassifier(b backend.Backend, arch, weights, classFile string) (*resnet.Model, []string, transform.Preset, error) {
+	if strings.HasSuffix(weights, ".safetensors") {
+		m, meta, err := checkpoint.LoadModel(b, weights)
+		if err == nil {
+			classes := meta.Classes
+			if classFile != "" {
+				classes, err = classNames(classFile, meta.NumClasses)
+			}
+			return m, classes, meta.Preprocess, err
 		}
-		pre = transform.Preset{ResizeSize: w.ResizeSize, CropSize: w.CropSize, Channels: 3,
-			Norm: transform.Normalization{Mean: w.Mean[:], Std: w.Std[:]}}
-		if _, err := os.Stat(path); err != nil {
-			dir, derr := checkpoint.DefaultCacheDir()
-			if derr != nil {
-				return nil, pre, derr
-			}
-			path = filepath.Join(dir, w.File)
-			if _, err := os.Stat(path); err != nil {
-				return nil, pre, fmt.Errorf("weights %s are not in the cache (%s): run `resgo weights download %s`", w.Name, path, w.Name)
-			}
+		if !errors.Is(err, checkpoint.ErrNotModel) {
+			return nil, nil, transform.Preset{}, err
 		}
 	}
-	if arch == "" {
-		return nil, pre, fmt.Errorf("%s: say which architecture with --arch", weights)
-	}
-	sd, err := checkpoint.Read(path)
+	m, pre, err := checkpoint.LoadPretrained(b, arch, weights, 0)
 	if err != nil {
-		return nil, pre, err
+		return nil, nil, pre, err
 	}
-	classes := 1000
-	if fc := sd.Get("fc.weight"); fc != nil && len(fc.Shape) == 2 {
-		classes = fc.Shape[0]
-	}
-	m, err := resnet.New(b, arch, resnet.Options{IncludeTop: true, NumClasses: classes})
-	if err != nil {
-		return nil, pre, err
-	}
-	if _, err := checkpoint.Load(m, sd, checkpoint.LoadOptions{}); err != nil {
-		return nil, pre, fmt.Errorf("%s: %w", path, err)
-	}
-	return m, pre, nil
+	classes, err := classNames(classFile, m.Options.NumClasses)
+	return m, classes, pre, err
 }
 
 // classNames reads a tutorial-style class_indices.json ({"0": "daisy", ...})

@@ -1,0 +1,150 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/resgo/resgo/backend"
+	"github.com/resgo/resgo/charts"
+	"github.com/resgo/resgo/checkpoint"
+	"github.com/resgo/resgo/data"
+	"github.com/resgo/resgo/train"
+)
+
+func evalCmd() *cobra.Command {
+	var (
+		dataDir, ckpt, confusion string
+		batch, workers           int
+	)
+	cmd := &cobra.Command{
+		Use:   "eval --data DIR --checkpoint FILE",
+		Short: "Accuracy, per-class precision and recall, and the confusion matrix of a trained model",
+		Long: `Evaluate a resgo checkpoint on a folder of class folders (a folder with val/
+inside is evaluated on val/) or on "fashion-mnist" (its test set), with the
+preprocessing stored in the checkpoint.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			out := cmd.OutOrStdout()
+			b, err := backend.Default()
+			if err != nil {
+				return err
+			}
+			m, meta, err := checkpoint.LoadModel(b, ckpt)
+			if err != nil {
+				return err
+			}
+			var ds data.Dataset
+			if dataDir == fashionMNISTName {
+				ds, err = data.FashionMNIST(data.FashionMNISTDir, false)
+			} else {
+				if v := dataDir + "/val"; isDir(v) {
+					dataDir = v
+				}
+				ds, err = data.OpenImageFolder(dataDir)
+			}
+			if err != nil {
+				return err
+			}
+			if fmt.Sprint(ds.Classes()) != fmt.Sprint(meta.Classes) {
+				return fmt.Errorf("%s has classes %v, the checkpoint %v", dataDir, ds.Classes(), meta.Classes)
+			}
+			loader, err := train.EvalLoader(ds, meta.Preprocess, batch, workers, os.Stderr)
+			if err != nil {
+				return err
+			}
+			res, err := train.Evaluate(cmd.Context(), m, loader, 0, nil)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(out, "%s on %s: %d images, accuracy %.4f, loss %.4f\n\n", ckpt, dataDir, res.Images, res.Accuracy, res.Loss)
+			w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "class\tprecision\trecall\timages")
+			prec, rec := res.Precision(), res.Recall()
+			for i, c := range meta.Classes {
+				n := 0
+				for _, v := range res.Confusion[i] {
+					n += v
+				}
+				fmt.Fprintf(w, "%s\t%.4f\t%.4f\t%d\n", c, prec[i], rec[i], n)
+			}
+			w.Flush()
+			fmt.Fprintln(out, "\nconfusion matrix (rows: true class, columns: predicted)")
+			w = tabwriter.NewWriter(out, 0, 4, 1, ' ', tabwriter.AlignRight)
+			fmt.Fprintf(w, "\t%s\t\n", strings.Join(short(meta.Classes), "\t"))
+			for i, row := range res.Confusion {
+				fmt.Fprintf(w, "%s\t", short(meta.Classes)[i])
+				for _, v := range row {
+					fmt.Fprintf(w, "%d\t", v)
+				}
+				fmt.Fprintln(w)
+			}
+			w.Flush()
+			if confusion != "" {
+				if err := charts.Confusion(confusion, res.Confusion, meta.Classes); err != nil {
+					return err
+				}
+				fmt.Fprintln(out, "\nconfusion matrix plot:", confusion)
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&dataDir, "data", "", `image folder or "fashion-mnist"`)
+	f.StringVar(&ckpt, "checkpoint", "", "resgo checkpoint (best.safetensors)")
+	f.StringVar(&confusion, "confusion", "confusion.png", "write the confusion matrix as this PNG (empty: none)")
+	f.IntVar(&batch, "batch", 64, "batch size")
+	f.IntVar(&workers, "workers", 0, "image decoding goroutines")
+	cmd.MarkFlagRequired("data")
+	cmd.MarkFlagRequired("checkpoint")
+	return cmd
+}
+
+// short cuts class names to 12 characters for the matrix's headers.
+func short(names []string) []string {
+	out := make([]string, len(names))
+	for i, n := range names {
+		if len(n) > 12 {
+			n = n[:12]
+		}
+		out[i] = n
+	}
+	return out
+}
+
+func splitCmd() *cobra.Command {
+	var (
+		src, dst  string
+		rate      float64
+		seed      uint64
+		overwrite bool
+	)
+	cmd := &cobra.Command{
+		Use:   "split --src flower_photos --dst flower_data",
+		Short: "Copy a folder of class folders into train/ and val/ (the tutorial's split_data.py, reproducibly)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			res, err := data.Split(src, dst, rate, seed, overwrite)
+			if err != nil {
+				return err
+			}
+			for i, c := range res.Classes {
+				fmt.Fprintf(cmd.OutOrStdout(), "[%s] %d train, %d val\n", c, res.Train[i], res.Val[i])
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), "processing done!")
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&src, "src", "", "folder with one subfolder per class")
+	f.StringVar(&dst, "dst", "", "output folder (gets train/ and val/)")
+	f.Float64Var(&rate, "val-rate", 0.1, "fraction of each class for validation")
+	f.Uint64Var(&seed, "seed", 0, "random seed")
+	f.BoolVar(&overwrite, "overwrite", false, "replace existing train/ and val/ in --dst")
+	cmd.MarkFlagRequired("src")
+	cmd.MarkFlagRequired("dst")
+	return cmd
+}
