@@ -53,7 +53,7 @@ func predictCmd() *cobra.Command {
 			for _, p := range paths {
 				im, err := data.LoadImage(p, pre.Channels)
 				if err != nil {
-					fmt.Fprintln(os.Stderr, "resgo: skipping", err) // reported, not fatal
+					fmt.Fprintln(cmd.ErrOrStderr(), "resgo: skipping", err) // reported, not fatal
 					continue
 				}
 				images, names = append(images, im), append(names, p)
