@@ -261,6 +261,16 @@ func stepsPerEpoch(n, batch int) int { return (n + batch - 1) / batch }
 // Model returns the model being trained.
 func (t *Trainer) Model() *resnet.Model { return t.model }
 
+// TrainableParams returns the number of parameter elements the optimizer
+// updates (the frozen ones left out).
+func (t *Trainer) TrainableParams() int {
+	n := 0
+	for _, v := range nn.Params(t.model, true) {
+		n += v.Value.Len()
+	}
+	return n
+}
+
 // History returns the statistics of the epochs trained so far.
 func (t *Trainer) History() []EpochStats { return t.state.History }
 

@@ -14,6 +14,9 @@ import (
 	"github.com/resgo/resgo/backend/backendtest"
 	"github.com/resgo/resgo/models/resnet"
 	"github.com/resgo/resgo/nn"
+	"github.com/resgo/resgo/optim"
+	"github.com/resgo/resgo/tensor"
+	"github.com/resgo/resgo/train"
 )
 
 // benchResult is what `resgo bench --json` prints.
@@ -33,18 +36,19 @@ type benchResult struct {
 
 func benchCmd() *cobra.Command {
 	var (
-		arch, mode           string
+		arch, mode, transfer string
 		batch, size, runs    int
 		warmup, inCh, thread int
-		asJSON               bool
+		classes              int
+		asJSON, small        bool
 	)
 	cmd := &cobra.Command{
 		Use:   "bench --arch NAME --batch B --mode infer",
-		Short: "Time a model's inference on random input (median of --runs after --warmup)",
+		Short: "Time a model's inference or training step on random input (median of --runs after --warmup)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if mode != "infer" {
-				return fmt.Errorf("--mode %q: only infer is available", mode)
+			if mode != "infer" && mode != "train" {
+				return fmt.Errorf("--mode %q: want infer or train", mode)
 			}
 			name := os.Getenv("RESGO_BACKEND")
 			if name == "" {
@@ -54,9 +58,34 @@ func benchCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			m, err := resnet.New(b, arch, resnet.Options{IncludeTop: true, InChannels: inCh, Seed: 1})
+			m, err := resnet.New(b, arch, resnet.Options{IncludeTop: true, InChannels: inCh, NumClasses: classes, SmallStem: small, Seed: 1})
 			if err != nil {
 				return err
+			}
+			x := backendtest.Rand(7, batch, inCh, size, size)
+			step := func() {}
+			if mode == "train" {
+				// One training step as the tutorial's loop: forward,
+				// cross-entropy, backward, Adam.
+				tm, _ := train.ParseTransfer(transfer)
+				if err := tm.Apply(m); err != nil {
+					return err
+				}
+				opt, err := optim.NewAdam(nn.Params(m, true), optim.DefaultAdam())
+				if err != nil {
+					return err
+				}
+				labels := make([]int, batch)
+				for i := range labels {
+					labels[i] = i % classes
+				}
+				var dlogits tensor.Tensor
+				step = func() {
+					logits := m.Forward(x)
+					b.SoftmaxCrossEntropy(&dlogits, logits, labels, 0)
+					m.Backward(&dlogits, false)
+					opt.Step()
+				}
 			}
 			rows, err := m.Summary(size, size)
 			if err != nil {
@@ -66,14 +95,19 @@ func benchCmd() *cobra.Command {
 			for _, r := range rows {
 				macs += r.MACs
 			}
-			nn.SetTraining(m, false)
-			x := backendtest.Rand(7, batch, inCh, size, size)
+			if mode == "train" {
+				macs *= 3 // forward, backward-data and backward-weights
+			}
+			nn.SetTraining(m, mode == "train")
 			var times []float64
 			err = backend.Catch(func() {
 				for i := range warmup + runs {
 					start := time.Now()
-					y := m.Forward(x)
-					backend.Values(b, y) // the logits, as a caller reads them
+					if mode == "train" {
+						step()
+					} else {
+						backend.Values(b, m.Forward(x)) // the logits, as a caller reads them
+					}
 					if i >= warmup {
 						times = append(times, time.Since(start).Seconds()*1000)
 					}
@@ -100,7 +134,10 @@ func benchCmd() *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&arch, "arch", "resnet18", "architecture")
-	f.StringVar(&mode, "mode", "infer", "what to time: infer")
+	f.StringVar(&mode, "mode", "infer", "what to time: infer, or train (forward, loss, backward, Adam step)")
+	f.StringVar(&transfer, "transfer", "all", "with --mode train: all, from:layerK or head (which part trains)")
+	f.IntVar(&classes, "num-classes", 1000, "classes of the fc layer")
+	f.BoolVar(&small, "small-stem", false, "3x3 stride-1 stem without max pooling")
 	f.IntVar(&batch, "batch", 1, "batch size")
 	f.IntVar(&size, "size", 224, "image height and width")
 	f.IntVar(&inCh, "in-channels", 3, "image channels")

@@ -29,7 +29,7 @@ RESGO_BACKEND=ref|dnnl to choose and RESGO_THREADS=N for the thread count.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(versionCmd(), infoCmd(), trainCmd(), evalCmd(), predictCmd(), splitCmd(), weightsCmd(), benchCmd(), demoCmd())
+	root.AddCommand(versionCmd(), infoCmd(), trainCmd(), evalCmd(), predictCmd(), splitCmd(), weightsCmd(), benchCmd(), demoCmd(), selftestCmd())
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "resgo:", err)
 		os.Exit(1)

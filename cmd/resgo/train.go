@@ -14,7 +14,6 @@ import (
 	"github.com/resgo/resgo/backend"
 	"github.com/resgo/resgo/data"
 	"github.com/resgo/resgo/models/resnet"
-	"github.com/resgo/resgo/nn"
 	"github.com/resgo/resgo/train"
 	"github.com/resgo/resgo/transform"
 )
@@ -133,7 +132,7 @@ Frozen parts run their BN on running statistics and do not update them.`,
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s on backend %s (%d threads), transfer mode %s, %d trainable parameters\n",
-				tr.Model().Name, b.Name(), b.Threads(), cfg.Transfer, trainableParams(tr))
+				tr.Model().Name, b.Name(), b.Threads(), cfg.Transfer, tr.TrainableParams())
 			_, err = tr.Run(ctx)
 			if errors.Is(err, train.ErrInterrupted) {
 				fmt.Fprintf(cmd.OutOrStdout(), "interrupted: %s saved; run the same command with --resume to continue\n", filepath.Join(cfg.Out, train.LastFile))
@@ -171,12 +170,4 @@ Frozen parts run their BN on running statistics and do not update them.`,
 	f.BoolVar(&resume, "resume", false, "continue the training whose last checkpoint is in --out")
 	f.BoolVar(&cfg.Quiet, "quiet", false, "no progress bars")
 	return cmd
-}
-
-func trainableParams(t *train.Trainer) int {
-	n := 0
-	for _, v := range nn.Params(t.Model(), true) {
-		n += v.Value.Len()
-	}
-	return n
 }

@@ -1,0 +1,247 @@
+//go:build cgo
+
+package dnnl
+
+/*
+#include "rg.h"
+*/
+import "C"
+
+import (
+	"unsafe"
+
+	"github.com/resgo/resgo/backend"
+	"github.com/resgo/resgo/tensor"
+)
+
+// convGeom holds a convolution's parameters as oneDNN takes them.
+type convGeom struct {
+	strides, dilates, padL, padR C.dnnl_dims_t
+}
+
+func geomOf(p backend.ConvParams) convGeom {
+	// oneDNN counts dilation from 0 (none), PyTorch from 1. Padding is
+	// symmetric as in PyTorch; oneDNN checks that the output size is
+	// floor((in + 2*pad - extent)/stride) + 1, as PyTorch computes it.
+	return convGeom{dims2(p.Stride, 0), dims2(p.Dilation, 1), dims2(p.Pad, 0), dims2(p.Pad, 0)}
+}
+
+// convWeightDims returns the dims oneDNN gives the weights [O, I/g, KH, KW]
+// of a convolution with g groups: the same for g = 1, else
+// [g, O/g, I/g, KH, KW], which has the same row-major memory.
+func convWeightDims(w []int, groups int) []int {
+	if groups == 1 {
+		return w
+	}
+	return []int{groups, w[0] / groups, w[1], w[2], w[3]}
+}
+
+// checkConv validates a convolution's operands and returns y's shape and
+// the normalized parameters.
+func (s *state) checkConv(x *tensor.Tensor, wShape []int, p backend.ConvParams) ([]int, backend.ConvParams) {
+	s.require4D(x, "x")
+	ys, err := backend.CheckConv(x.Shape(), wShape, p)
+	if err != nil {
+		s.fail(err.Error(), nil)
+	}
+	return ys, p.Norm()
+}
+
+// convFwdDesc initializes a forward convolution descriptor with layouts
+// chosen by oneDNN for the data and weights.
+func (s *state) convFwdDesc(xs, ws, ys []int, p backend.ConvParams, bias bool) C.dnnl_convolution_desc_t {
+	g := geomOf(p)
+	src, wei, dst := s.anyDesc(xs), s.anyDesc(convWeightDims(ws, p.Groups)), s.anyDesc(ys)
+	var bmd *C.dnnl_memory_desc_t
+	if bias {
+		bmd = s.plain(ws[:1]).c
+	}
+	var d C.dnnl_convolution_desc_t
+	s.check(C.dnnl_dilated_convolution_forward_desc_init(&d, C.dnnl_forward_training, C.dnnl_convolution_direct,
+		&src, &wei, bmd, &dst, &g.strides[0], &g.dilates[0], &g.padL[0], &g.padR[0]), "dnnl_dilated_convolution_forward_desc_init")
+	return d
+}
+
+// conv2D implements Backend.Conv2D.
+func (s *state) conv2D(y, x, w, b *tensor.Tensor, p backend.ConvParams, e backend.Epilogue) {
+	s.begin("dnnl.Conv2D", y, x, w, b, e.Add)
+	if w == nil {
+		s.fail("w is nil", nil)
+	}
+	ys, p := s.checkConv(x, w.Shape(), p)
+	if !w.IsPlain() {
+		s.fail("weights must be Plain", nil)
+	}
+	var flags uint32
+	if b != nil {
+		s.requirePlain(b, "bias", ys[1])
+		flags |= fBias
+	}
+	if e.Add != nil {
+		s.requireShape(e.Add, "epilogue Add", ys)
+		flags |= fSum
+	}
+	if e.ReLU {
+		flags |= fReLU
+	}
+	if y == nil || y == x || y == w || y == b {
+		s.fail("y must be a tensor distinct from x, w and b", nil)
+	}
+	key := opKey{kind: kConvFwd, a: keyOf(x.Shape()), b: keyOf(w.Shape()), conv: p, flags: flags}
+	pr := s.cached(key, func() *prim {
+		d := s.convFwdDesc(x.Shape(), w.Shape(), ys, p, b != nil)
+		attr := s.newAttr(e.Add != nil, e.ReLU)
+		defer C.dnnl_primitive_attr_destroy(attr)
+		pd := s.primDesc(unsafe.Pointer(&d), attr, nil)
+		defer C.dnnl_primitive_desc_destroy(pd)
+		pr := &prim{}
+		args := []arg{
+			{C.DNNL_ARG_SRC, query(pd, C.dnnl_query_src_md, 0)},
+			{C.DNNL_ARG_WEIGHTS, query(pd, C.dnnl_query_weights_md, 0)},
+		}
+		if b != nil {
+			args = append(args, arg{C.DNNL_ARG_BIAS, query(pd, C.dnnl_query_weights_md, 1)})
+		}
+		args = append(args, arg{C.DNNL_ARG_DST, query(pd, C.dnnl_query_dst_md, 0)})
+		pr = s.newPrim(pd, args...)
+		pr.src, pr.weights, pr.dst = args[0].md, args[1].md, args[len(args)-1].md
+		return pr
+	})
+
+	xd := s.input(x, pr.src, 0)
+	wd := s.weightsIn(w, s.plain(convWeightDims(w.Shape(), p.Groups)), pr.weights)
+	if e.Add != nil {
+		// The sum post-op adds what y holds before the call: put Add there,
+		// in y's new layout.
+		if e.Add == y {
+			if s.layout(y) != pr.dst {
+				tmp := s.input(y, pr.dst, 1)
+				s.setOut(y, pr.dst, ys)
+				copy(y.Storage(), tmp)
+			} else {
+				s.setOut(y, pr.dst, ys) // keeps the values
+			}
+		} else {
+			have := s.layout(e.Add)
+			s.setOut(y, pr.dst, ys)
+			s.reorder(y.Storage(), pr.dst, e.Add.Storage(), have)
+		}
+	} else {
+		s.setOut(y, pr.dst, ys)
+	}
+	if b != nil {
+		s.exec(pr, ptr(xd), ptr(wd), ptr(b.Values()), ptr(y.Storage()))
+	} else {
+		s.exec(pr, ptr(xd), ptr(wd), ptr(y.Storage()))
+	}
+}
+
+// conv2DBackwardData implements Backend.Conv2DBackwardData.
+func (s *state) conv2DBackwardData(dx, dy, w, x *tensor.Tensor, p backend.ConvParams) {
+	s.begin("dnnl.Conv2DBackwardData", dx, dy, w, x)
+	if w == nil {
+		s.fail("w is nil", nil)
+	}
+	ys, p := s.checkConv(x, w.Shape(), p)
+	s.requireShape(dy, "dy", ys)
+	if !w.IsPlain() {
+		s.fail("weights must be Plain", nil)
+	}
+	if dx == nil || dx == dy || dx == w {
+		s.fail("dx must be a tensor distinct from dy and w", nil)
+	}
+	xs := append([]int(nil), x.Shape()...) // dx may be x
+	key := opKey{kind: kConvBwdData, a: keyOf(xs), b: keyOf(w.Shape()), conv: p}
+	pr := s.cached(key, func() *prim {
+		fd := s.convFwdDesc(xs, w.Shape(), ys, p, false)
+		hint := s.primDesc(unsafe.Pointer(&fd), nil, nil)
+		defer C.dnnl_primitive_desc_destroy(hint)
+		g := geomOf(p)
+		src, wei, dst := s.anyDesc(xs), s.anyDesc(convWeightDims(w.Shape(), p.Groups)), s.anyDesc(ys)
+		var d C.dnnl_convolution_desc_t
+		s.check(C.dnnl_dilated_convolution_backward_data_desc_init(&d, C.dnnl_convolution_direct,
+			&src, &wei, &dst, &g.strides[0], &g.dilates[0], &g.padL[0], &g.padR[0]), "dnnl_dilated_convolution_backward_data_desc_init")
+		pd := s.primDesc(unsafe.Pointer(&d), nil, hint)
+		defer C.dnnl_primitive_desc_destroy(pd)
+		pr := s.newPrim(pd,
+			arg{C.DNNL_ARG_DIFF_DST, query(pd, C.dnnl_query_diff_dst_md, 0)},
+			arg{C.DNNL_ARG_WEIGHTS, query(pd, C.dnnl_query_weights_md, 0)},
+			arg{C.DNNL_ARG_DIFF_SRC, query(pd, C.dnnl_query_diff_src_md, 0)})
+		pr.dst = query(pd, C.dnnl_query_diff_dst_md, 0)
+		pr.weights = query(pd, C.dnnl_query_weights_md, 0)
+		pr.src = query(pd, C.dnnl_query_diff_src_md, 0)
+		return pr
+	})
+	dyd := s.input(dy, pr.dst, 0)
+	wd := s.weightsIn(w, s.plain(convWeightDims(w.Shape(), p.Groups)), pr.weights)
+	s.setOut(dx, pr.src, xs)
+	s.exec(pr, ptr(dyd), ptr(wd), ptr(dx.Storage()))
+}
+
+// conv2DBackwardWeights implements Backend.Conv2DBackwardWeights.
+func (s *state) conv2DBackwardWeights(dw, db, x, dy *tensor.Tensor, wShape []int, p backend.ConvParams) {
+	s.begin("dnnl.Conv2DBackwardWeights", dw, db, x, dy)
+	ys, p := s.checkConv(x, wShape, p)
+	s.requireShape(dy, "dy", ys)
+	if dw == nil && db == nil {
+		return
+	}
+	if (dw != nil && (dw == x || dw == dy)) || (db != nil && (db == x || db == dy || db == dw)) {
+		s.fail("dw and db must be distinct from x and dy and from each other", nil)
+	}
+	ws := append([]int(nil), wShape...)
+	var flags uint32
+	if db != nil {
+		flags |= fBias
+	}
+	key := opKey{kind: kConvBwdWeights, a: keyOf(x.Shape()), b: keyOf(ws), conv: p, flags: flags}
+	pr := s.cached(key, func() *prim {
+		fd := s.convFwdDesc(x.Shape(), ws, ys, p, db != nil)
+		hint := s.primDesc(unsafe.Pointer(&fd), nil, nil)
+		defer C.dnnl_primitive_desc_destroy(hint)
+		g := geomOf(p)
+		src, wei, dst := s.anyDesc(x.Shape()), s.anyDesc(convWeightDims(ws, p.Groups)), s.anyDesc(ys)
+		var bmd *C.dnnl_memory_desc_t
+		if db != nil {
+			bmd = s.plain(ws[:1]).c
+		}
+		var d C.dnnl_convolution_desc_t
+		s.check(C.dnnl_dilated_convolution_backward_weights_desc_init(&d, C.dnnl_convolution_direct,
+			&src, &wei, bmd, &dst, &g.strides[0], &g.dilates[0], &g.padL[0], &g.padR[0]), "dnnl_dilated_convolution_backward_weights_desc_init")
+		pd := s.primDesc(unsafe.Pointer(&d), nil, hint)
+		defer C.dnnl_primitive_desc_destroy(pd)
+		args := []arg{
+			{C.DNNL_ARG_SRC, query(pd, C.dnnl_query_src_md, 0)},
+			{C.DNNL_ARG_DIFF_DST, query(pd, C.dnnl_query_diff_dst_md, 0)},
+			{C.DNNL_ARG_DIFF_WEIGHTS, query(pd, C.dnnl_query_diff_weights_md, 0)},
+		}
+		if db != nil {
+			args = append(args, arg{C.DNNL_ARG_DIFF_BIAS, query(pd, C.dnnl_query_diff_weights_md, 1)})
+		}
+		pr := s.newPrim(pd, args...)
+		pr.src, pr.dst, pr.weights = args[0].md, args[1].md, args[2].md
+		return pr
+	})
+	xd := s.input(x, pr.src, 0)
+	dyd := s.input(dy, pr.dst, 1)
+	plainW := s.plain(convWeightDims(ws, p.Groups))
+	var dwd []float32
+	if dw != nil && pr.weights == plainW {
+		s.setOut(dw, plainW, ws)
+		dwd = dw.Storage()
+	} else {
+		dwd = s.tmpBuf(2, pr.weights.size/4)
+	}
+	var dbd []float32
+	if db != nil {
+		s.setOut(db, s.plain(ws[:1]), ws[:1])
+		dbd = db.Storage()
+		s.exec(pr, ptr(xd), ptr(dyd), ptr(dwd), ptr(dbd))
+	} else {
+		s.exec(pr, ptr(xd), ptr(dyd), ptr(dwd))
+	}
+	if dw != nil && pr.weights != plainW {
+		s.setOut(dw, plainW, ws)
+		s.reorder(dw.Storage(), plainW, dwd, pr.weights)
+	}
+}
