@@ -92,3 +92,20 @@ func DefaultThreads() int {
 	}
 	return runtime.NumCPU()
 }
+
+// Runner is implemented by backends whose operations are cheaper when a
+// sequence of them runs in one go: the dnnl backend runs f on its worker
+// thread, so the operations f calls need no hand-off to it.
+type Runner interface {
+	Run(f func())
+}
+
+// Run calls f through b's Run method if b is a Runner, and directly
+// otherwise. Wrap a whole forward pass or training step in it.
+func Run(b Backend, f func()) {
+	if r, ok := b.(Runner); ok {
+		r.Run(f)
+		return
+	}
+	f()
+}

@@ -113,48 +113,51 @@ func LoadModel(b backend.Backend, path string) (*resnet.Model, *Meta, error) {
 
 // ResolveWeights finds a weights file given as a path or as a torchvision
 // weights name (see LookupWeights; the file is then taken from the download
-// cache). For torchvision weights, named either way, it also returns their
-// architecture and their preprocessing; otherwise arch is "" and the
-// preprocessing is ImageNet V1's (resize 256, crop 224).
-func ResolveWeights(weights string) (path, arch string, pre transform.Preset, err error) {
-	pre, path = transform.ImageNetV1, weights
-	w, lerr := LookupWeights(filepath.Base(weights))
+// cache). For torchvision's weights, named either way, it also returns
+// their table entry (architecture, preprocessing); otherwise w is nil.
+func ResolveWeights(weights string) (path string, w *Weights, err error) {
+	entry, lerr := LookupWeights(filepath.Base(weights))
 	if lerr != nil {
-		return path, "", pre, nil
+		return weights, nil, nil
 	}
-	pre = transform.Preset{ResizeSize: w.ResizeSize, CropSize: w.CropSize, Channels: 3,
-		Norm: transform.Normalization{Mean: w.Mean[:], Std: w.Std[:]}}
-	if _, err := os.Stat(path); err == nil {
-		return path, w.Arch, pre, nil
+	if _, err := os.Stat(weights); err == nil {
+		return weights, &entry, nil
 	}
 	dir, err := DefaultCacheDir()
 	if err != nil {
-		return "", "", pre, err
+		return "", nil, err
 	}
-	path = filepath.Join(dir, w.File)
+	path = filepath.Join(dir, entry.File)
 	if _, err := os.Stat(path); err != nil {
-		return "", "", pre, fmt.Errorf("weights %s are not in the cache (%s): run `resgo weights download %s`", w.Name, path, w.Name)
+		return "", nil, fmt.Errorf("weights %s are not in the cache (%s): run `resgo weights download %s`", entry.Name, path, entry.Name)
 	}
-	return path, w.Arch, pre, nil
+	return path, &entry, nil
+}
+
+// Preset returns the evaluation preprocessing that goes with the weights.
+func (w Weights) Preset() transform.Preset {
+	return transform.Preset{ResizeSize: w.ResizeSize, CropSize: w.CropSize, Channels: 3,
+		Norm: transform.Normalization{Mean: w.Mean[:], Std: w.Std[:]}}
 }
 
 // LoadPretrained builds arch (or the architecture the weights name) on b
-// with the given weights (see ResolveWeights), as many classes as the
-// weights' fc layer has, and returns it with the weights' preprocessing.
-func LoadPretrained(b backend.Backend, arch, weights string, seed uint64) (*resnet.Model, transform.Preset, error) {
-	path, wArch, pre, err := ResolveWeights(weights)
+// with the given weights (see ResolveWeights) and as many classes as the
+// weights' fc layer has. For torchvision's weights it returns their table
+// entry too (nil otherwise), whose Preset is the preprocessing to use.
+func LoadPretrained(b backend.Backend, arch, weights string, seed uint64) (*resnet.Model, *Weights, error) {
+	path, w, err := ResolveWeights(weights)
 	if err != nil {
-		return nil, pre, err
+		return nil, nil, err
+	}
+	if arch == "" && w != nil {
+		arch = w.Arch
 	}
 	if arch == "" {
-		arch = wArch
-	}
-	if arch == "" {
-		return nil, pre, fmt.Errorf("%s: say which architecture with --arch", weights)
+		return nil, nil, fmt.Errorf("%s: say which architecture with --arch", weights)
 	}
 	sd, err := Read(path)
 	if err != nil {
-		return nil, pre, err
+		return nil, nil, err
 	}
 	opt := resnet.Options{IncludeTop: true, NumClasses: 1000, Seed: seed}
 	if fc := sd.Get("fc.weight"); fc != nil && len(fc.Shape) == 2 {
@@ -167,10 +170,10 @@ func LoadPretrained(b backend.Backend, arch, weights string, seed uint64) (*resn
 	}
 	m, err := resnet.New(b, arch, opt)
 	if err != nil {
-		return nil, pre, err
+		return nil, nil, err
 	}
 	if _, err := Load(m, sd, LoadOptions{}); err != nil {
-		return nil, pre, fmt.Errorf("%s: %w", path, err)
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
-	return m, pre, nil
+	return m, w, nil
 }

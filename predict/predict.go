@@ -90,9 +90,12 @@ func (c *Classifier) forward(images []*transform.Image) ([]float32, error) {
 		c.Pre.Apply(im, xs[i*ch*h*w:(i+1)*ch*h*w])
 	}
 	var out []float32
+	b := c.Model.Backend()
 	err := backend.Catch(func() {
-		y := c.Model.Forward(&c.x)
-		out = append([]float32(nil), backend.Values(c.Model.Backend(), y)...)
+		backend.Run(b, func() {
+			y := c.Model.Forward(&c.x)
+			out = append([]float32(nil), backend.Values(b, y)...)
+		})
 	})
 	return out, err
 }

@@ -81,9 +81,11 @@ func Evaluate(ctx context.Context, m *resnet.Model, loader *data.Loader, smoothi
 		var loss float64
 		var logits []float32
 		err := backend.Catch(func() {
-			y := m.Forward(batch.X)
-			loss = b.SoftmaxCrossEntropy(nil, y, batch.Labels, float32(smoothing))
-			logits = backend.Values(b, y)
+			backend.Run(b, func() {
+				y := m.Forward(batch.X)
+				loss = b.SoftmaxCrossEntropy(nil, y, batch.Labels, float32(smoothing))
+				logits = backend.Values(b, y)
+			})
 		})
 		if err != nil {
 			return nil, err

@@ -9,7 +9,6 @@ import (
 	"github.com/resgo/resgo/checkpoint"
 	"github.com/resgo/resgo/models/resnet"
 	"github.com/resgo/resgo/nn"
-	"github.com/resgo/resgo/transform"
 )
 
 // Transfer is what part of a pretrained network is trained, the three ways
@@ -71,19 +70,17 @@ func (t Transfer) Apply(m *resnet.Model) error {
 }
 
 // Pretrained builds arch with the given weights (see
-// checkpoint.LoadPretrained) and, when the weights have another number of
-// classes, replaces the head with a new one for numClasses classes, as the
-// tutorial's load_weights.py (option 1) does. It returns the weights'
-// preprocessing too.
-func Pretrained(b backend.Backend, arch, weights string, numClasses int, seed uint64) (*resnet.Model, transform.Preset, error) {
-	m, pre, err := checkpoint.LoadPretrained(b, arch, weights, seed)
+// checkpoint.LoadPretrained) and replaces its head with a new one for
+// numClasses classes, as the tutorial does (load_weights.py, option 1). For
+// torchvision's weights it also returns their table entry, whose
+// preprocessing training must use; nil otherwise.
+func Pretrained(b backend.Backend, arch, weights string, numClasses int, seed uint64) (*resnet.Model, *checkpoint.Weights, error) {
+	m, w, err := checkpoint.LoadPretrained(b, arch, weights, seed)
 	if err != nil {
-		return nil, pre, err
+		return nil, nil, err
 	}
-	if m.Options.NumClasses != numClasses {
-		if err := m.ReplaceHead(numClasses, seed); err != nil {
-			return nil, pre, err
-		}
+	if err := m.ReplaceHead(numClasses, seed); err != nil {
+		return nil, nil, err
 	}
-	return m, pre, nil
+	return m, w, nil
 }

@@ -134,13 +134,17 @@ func New(b backend.Backend, cfg Config, trainDS, valDS data.Dataset, log io.Writ
 	var m *resnet.Model
 	var err error
 	if cfg.Weights != "" {
-		var pre transform.Preset
-		m, pre, err = Pretrained(b, cfg.Arch, cfg.Weights, len(classes), cfg.Seed)
+		var w *checkpoint.Weights
+		m, w, err = Pretrained(b, cfg.Arch, cfg.Weights, len(classes), cfg.Seed)
 		if err != nil {
 			return nil, err
 		}
 		cfg.Arch = m.Name
-		cfg.Eval.ResizeSize, cfg.Eval.CropSize, cfg.Eval.Norm = pre.ResizeSize, pre.CropSize, pre.Norm
+		if w != nil {
+			// torchvision's weights come with their preprocessing.
+			pre := w.Preset()
+			cfg.Eval.ResizeSize, cfg.Eval.CropSize, cfg.Eval.Norm = pre.ResizeSize, pre.CropSize, pre.Norm
+		}
 	} else {
 		if cfg.Transfer.From != 0 {
 			return nil, fmt.Errorf("transfer mode %s needs pretrained --weights", cfg.Transfer)
@@ -381,10 +385,12 @@ func (t *Trainer) trainEpoch(ctx context.Context, loader *data.Loader) (interrup
 		var loss float64
 		var correct int
 		err := backend.Catch(func() {
-			logits := t.model.Forward(batch.X)
-			loss = t.b.SoftmaxCrossEntropy(&t.dlogits, logits, batch.Labels, float32(c.LabelSmoothing))
-			correct = countCorrect(backend.Values(t.b, logits), batch.Labels)
-			t.model.Backward(&t.dlogits, false)
+			backend.Run(t.b, func() {
+				logits := t.model.Forward(batch.X)
+				loss = t.b.SoftmaxCrossEntropy(&t.dlogits, logits, batch.Labels, float32(c.LabelSmoothing))
+				correct = countCorrect(backend.Values(t.b, logits), batch.Labels)
+				t.model.Backward(&t.dlogits, false)
+			})
 		})
 		if err != nil {
 			return false, err

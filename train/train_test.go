@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -258,6 +259,15 @@ func TestTransferModes(t *testing.T) {
 		}
 		if _, err := tr.Run(context.Background()); err != nil {
 			t.Fatal(mode, err)
+		}
+		// Weights that are not torchvision's keep the configured
+		// preprocessing.
+		_, meta, err := checkpoint.ReadModel(filepath.Join(cfg.Out, train.LastFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(meta.Preprocess) != fmt.Sprint(cfg.Eval) {
+			t.Errorf("%s: preprocessing %+v, configured %+v", mode, meta.Preprocess, cfg.Eval)
 		}
 		for _, v := range nn.State(tr.Model()) {
 			if strings.HasPrefix(v.Name, "fc.") || v.Kind == nn.Counter {

@@ -103,11 +103,13 @@ func benchCmd() *cobra.Command {
 			err = backend.Catch(func() {
 				for i := range warmup + runs {
 					start := time.Now()
-					if mode == "train" {
-						step()
-					} else {
-						backend.Values(b, m.Forward(x)) // the logits, as a caller reads them
-					}
+					backend.Run(b, func() {
+						if mode == "train" {
+							step()
+						} else {
+							backend.Values(b, m.Forward(x)) // the logits, as a caller reads them
+						}
+					})
 					if i >= warmup {
 						times = append(times, time.Since(start).Seconds()*1000)
 					}

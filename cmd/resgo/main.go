@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"runtime/debug"
+	"runtime/pprof"
 
 	"github.com/spf13/cobra"
 
@@ -29,6 +30,19 @@ RESGO_BACKEND=ref|dnnl to choose and RESGO_THREADS=N for the thread count.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	var cpuProfile string
+	root.PersistentFlags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the command to this file (go tool pprof)")
+	root.PersistentPreRunE = func(*cobra.Command, []string) error {
+		if cpuProfile == "" {
+			return nil
+		}
+		f, err := os.Create(cpuProfile)
+		if err != nil {
+			return err
+		}
+		return pprof.StartCPUProfile(f)
+	}
+	root.PersistentPostRun = func(*cobra.Command, []string) { pprof.StopCPUProfile() }
 	root.AddCommand(versionCmd(), infoCmd(), trainCmd(), evalCmd(), predictCmd(), splitCmd(), weightsCmd(), benchCmd(), demoCmd(), selftestCmd())
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "resgo:", err)

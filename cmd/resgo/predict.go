@@ -96,10 +96,15 @@ func loadClassifier(b backend.Backend, arch, weights, classFile string) (*resnet
 			return nil, nil, transform.Preset{}, err
 		}
 	}
-	m, pre, err := checkpoint.LoadPretrained(b, arch, weights, 0)
+	m, w, err := checkpoint.LoadPretrained(b, arch, weights, 0)
 	if err != nil {
-		return nil, nil, pre, err
+		return nil, nil, transform.Preset{}, err
 	}
+	pre := transform.ImageNetV1 // torchvision's V1 preprocessing, unless the weights say otherwise
+	if w != nil {
+		pre = w.Preset()
+	}
+	pre.Channels = m.Options.InChannels
 	classes, err := classNames(classFile, m.Options.NumClasses)
 	return m, classes, pre, err
 }
