@@ -2,7 +2,7 @@
 GO ?= go
 BIN := bin/resgo
 
-.PHONY: deps demo build test test-nocgo vet bench clean
+.PHONY: deps demo quick build test vet bench clean
 
 # deps installs the system packages resgo needs (oneDNN; PyTorch and
 # torchvision from Debian as the reference for the parity tests; OpenBLAS so
@@ -13,9 +13,13 @@ deps:
 build:
 	$(GO) build -o $(BIN) ./cmd/resgo
 
-# demo: set up everything and run resgo's main job.
+# demo: set up everything and run resgo's main job. OMP_WAIT_POLICY=passive
+# keeps oneDNN's idle OpenMP threads from spinning against the data loader.
 demo: deps build
-	./$(BIN) demo
+	OMP_WAIT_POLICY=passive ./$(BIN) demo
+
+quick: deps build
+	OMP_WAIT_POLICY=passive ./$(BIN) demo --quick
 
 vet:
 	$(GO) vet ./...

@@ -2,9 +2,13 @@ package main
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"math"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/resgo/resgo/checkpoint"
 	"github.com/resgo/resgo/internal/shapes"
 	"github.com/resgo/resgo/predict"
 )
@@ -126,5 +131,39 @@ func TestInfoAndBadInput(t *testing.T) {
 	}
 	if _, err := run(t, predictCmd(), "--weights", filepath.Join(t.TempDir(), "missing.pth"), "--arch", "resnet18", "x.jpg"); err == nil {
 		t.Error("missing weights accepted")
+	}
+}
+
+// TestWeightsDownload fetches a file named as torchvision names it from a
+// local server (nothing outside is reachable here) and checks the hash
+// verification end to end.
+func TestWeightsDownload(t *testing.T) {
+	payload := []byte("not really a resnet, but hashed like one")
+	sum := sha256.Sum256(payload)
+	w, err := checkpoint.LookupWeights("resnet18")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/"+w.File {
+			http.NotFound(rw, r)
+			return
+		}
+		rw.Write(payload)
+	}))
+	defer srv.Close()
+	cache := t.TempDir()
+	_, err = run(t, weightsCmd(), "download", "resnet18", "--cache", cache, "--base-url", srv.URL+"/")
+	// The payload's hash is not f37072fd...: the download must be refused
+	// and nothing kept.
+	if err == nil || !strings.Contains(err.Error(), w.SHA256Prefix) || !strings.Contains(err.Error(), hex.EncodeToString(sum[:])) {
+		t.Errorf("a file with the wrong hash: %v", err)
+	}
+	if entries, _ := os.ReadDir(cache); len(entries) != 0 {
+		t.Errorf("the cache keeps %d files after a failed download", len(entries))
+	}
+	out, err := run(t, weightsCmd(), "list")
+	if err != nil || !strings.Contains(out, "resnet34.LEGACY") || !strings.Contains(out, "resnet34-333f7ec4.pth") {
+		t.Errorf("weights list: %v\n%s", err, out)
 	}
 }
