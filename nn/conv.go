@@ -96,10 +96,20 @@ type foldedConv struct {
 // add may be nil. The folded weights are computed once and recomputed only
 // when a weight or statistic changes.
 func (c *Conv2d) ForwardFolded(x *tensor.Tensor, bn *BatchNorm2d, add *tensor.Tensor, relu bool) *tensor.Tensor {
+	return c.ForwardFoldedInto(&c.y, x, bn, add, relu)
+}
+
+// ForwardFoldedInto is ForwardFolded writing into dst, which may be add
+// itself: the residual sum computed in place, without copying the shortcut
+// into the output first. A nil dst means the layer's own output.
+func (c *Conv2d) ForwardFoldedInto(dst, x *tensor.Tensor, bn *BatchNorm2d, add *tensor.Tensor, relu bool) *tensor.Tensor {
+	if dst == nil {
+		dst = &c.y
+	}
 	c.fold(bn)
 	c.x = x
-	c.b.Conv2D(&c.y, x, c.folded.w, c.folded.b, c.Params, backend.Epilogue{Add: add, ReLU: relu})
-	return &c.y
+	c.b.Conv2D(dst, x, c.folded.w, c.folded.b, c.Params, backend.Epilogue{Add: add, ReLU: relu})
+	return dst
 }
 
 func (c *Conv2d) fold(bn *BatchNorm2d) {

@@ -13,6 +13,8 @@ type block interface {
 	// convolutions and ReLU and the residual add fused (evaluation only:
 	// no backward pass is possible in this mode).
 	setFused(bool)
+	// shared returns the block's residual part.
+	shared() *residual
 }
 
 // BasicBlock is the block of ResNet-18/34 and of the CIFAR networks:
@@ -64,12 +66,14 @@ func (blk *BasicBlock) SetTraining(bool) {}
 
 func (blk *BasicBlock) setFused(f bool) { blk.fused = f }
 
+func (blk *BasicBlock) shared() *residual { return &blk.residual }
+
 // Forward computes relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x)).
 func (blk *BasicBlock) Forward(x *tensor.Tensor) *tensor.Tensor {
 	if blk.fused {
 		identity := blk.shortcutFused(x, blk.Downsample, blk.Plain)
 		out := blk.Conv1.ForwardFolded(x, blk.BN1, nil, true)
-		return blk.Conv2.ForwardFolded(out, blk.BN2, identity, true)
+		return blk.Conv2.ForwardFoldedInto(blk.sumDst(identity, blk.Downsample), out, blk.BN2, identity, true)
 	}
 	out := blk.BN1.ForwardReLU(blk.Conv1.Forward(x), true)
 	out = blk.Conv2.Forward(out)
@@ -145,13 +149,15 @@ func (blk *Bottleneck) SetTraining(bool) {}
 
 func (blk *Bottleneck) setFused(f bool) { blk.fused = f }
 
+func (blk *Bottleneck) shared() *residual { return &blk.residual }
+
 // Forward computes relu(bn3(conv3(relu(bn2(conv2(relu(bn1(conv1(x))))))) + shortcut(x)).
 func (blk *Bottleneck) Forward(x *tensor.Tensor) *tensor.Tensor {
 	if blk.fused {
 		identity := blk.shortcutFused(x, blk.Downsample, blk.Plain)
 		out := blk.Conv1.ForwardFolded(x, blk.BN1, nil, true)
 		out = blk.Conv2.ForwardFolded(out, blk.BN2, nil, true)
-		return blk.Conv3.ForwardFolded(out, blk.BN3, identity, true)
+		return blk.Conv3.ForwardFoldedInto(blk.sumDst(identity, blk.Downsample), out, blk.BN3, identity, true)
 	}
 	out := blk.BN1.ForwardReLU(blk.Conv1.Forward(x), true)
 	out = blk.BN2.ForwardReLU(blk.Conv2.Forward(out), true)
@@ -190,6 +196,20 @@ type residual struct {
 	b        backend.Backend
 	out      tensor.Tensor // relu(branch + shortcut)
 	dsum, dx tensor.Tensor
+	// inputReusable says the block's input is an earlier block's output
+	// that nothing reads after this block: the fused path may then
+	// compute the residual sum in place, in the shortcut's storage.
+	inputReusable bool
+}
+
+// sumDst returns where the fused path writes relu(branch + identity): in
+// place into identity when that is the downsample's output or a reusable
+// input, or nil (the last convolution's own output).
+func (r *residual) sumDst(identity *tensor.Tensor, ds *nn.Sequential) *tensor.Tensor {
+	if identity != nil && (ds != nil || r.inputReusable) {
+		return identity
+	}
+	return nil
 }
 
 // shortcutForward returns the shortcut's output: x, or downsample(x).

@@ -192,6 +192,9 @@ func build(b backend.Backend, name string, arch Arch, opt Options) (*Model, erro
 			if err != nil {
 				return nil, fmt.Errorf("resnet: %s layer%d.%d: %w", name, i+1, j, err)
 			}
+			// Every block but a stage's first reads the output of the block
+			// before it in its stage, which nothing else reads.
+			blk.shared().inputReusable = j > 0
 			stage.Layers = append(stage.Layers, nn.Child{Name: fmt.Sprint(j), Module: blk})
 			m.chain = append(m.chain, blk)
 			in, stride = planes*arch.Block.Expansion(), 1
