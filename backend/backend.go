@@ -89,6 +89,9 @@ func (p PoolParams) OutSize(h, w int) (int, int) {
 type Epilogue struct {
 	Add  *tensor.Tensor // residual added to the result; same shape as y; may be nil
 	ReLU bool           // apply ReLU last
+	// Inference says no backward pass will follow, so the backend may use
+	// kernels that keep nothing for one.
+	Inference bool
 }
 
 // Backend computes the forward and backward passes of a ResNet's operations.

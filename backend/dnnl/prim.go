@@ -45,6 +45,7 @@ const (
 	fSum
 	fReLU
 	fWorkspace // BN backward with the fused-ReLU workspace
+	fInference // forward only: no backward pass follows
 )
 
 // opKey identifies a cached primitive: everything its creation depends on.
