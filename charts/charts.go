@@ -37,7 +37,7 @@ func Curves(path, xLabel string, panels []Panel) error {
 		p.Title.Text = pn.Title
 		p.X.Label.Text = xLabel
 		p.Y.Label.Text = pn.YLabel
-		p.Legend.Top = true
+		p.Legend.Top = !pn.LegendBottom
 		for j, s := range pn.Series {
 			if len(s.X) == 0 {
 				continue
@@ -65,6 +65,7 @@ func Curves(path, xLabel string, panels []Panel) error {
 type Panel struct {
 	Title, YLabel string
 	Series        []Series
+	LegendBottom  bool // legend in the bottom right corner (for rising curves)
 }
 
 var palette = []color.Color{

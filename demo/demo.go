@@ -203,7 +203,7 @@ func plotTransfer(path string, rows []TransferRow) error {
 		loss = append(loss, charts.Series{Name: r.Way, X: x, Y: l})
 	}
 	return charts.Curves(path, "epoch", []charts.Panel{
-		{Title: "Target classes: test accuracy", YLabel: "accuracy", Series: acc},
+		{Title: "Target classes: test accuracy", YLabel: "accuracy", Series: acc, LegendBottom: true},
 		{Title: "Target classes: training loss", YLabel: "cross-entropy", Series: loss},
 	})
 }

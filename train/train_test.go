@@ -304,3 +304,33 @@ func TestTransferModes(t *testing.T) {
 		t.Error("from:layer9 parsed")
 	}
 }
+
+// TestSameSeedSameWeights: on the default backend (oneDNN where built),
+// the same seed gives bit-identical weights, so the demo's tables repeat.
+func TestSameSeedSameWeights(t *testing.T) {
+	dir := t.TempDir()
+	makeFolder(t, filepath.Join(dir, "data"), []int{0, 2}, 24, 9)
+	ds, err := data.OpenImageFolder(filepath.Join(dir, "data"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var models []*train.Trainer
+	for i := range 2 {
+		cfg := smallConfig(filepath.Join(dir, fmt.Sprint("run", i)))
+		cfg.Epochs = 2
+		tr, err := train.New(testBackend(t), cfg, ds, ds, &bytes.Buffer{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tr.Run(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		models = append(models, tr)
+	}
+	a, b := nn.State(models[0].Model()), nn.State(models[1].Model())
+	for i := range a {
+		if a[i].Kind != nn.Counter && !sameBits(a[i].Value.Values(), b[i].Value.Values()) {
+			t.Fatalf("%s differs between two runs with the same seed", a[i].Name)
+		}
+	}
+}
