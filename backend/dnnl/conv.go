@@ -116,7 +116,7 @@ func (s *state) conv2D(y, x, w, b *tensor.Tensor, p backend.ConvParams, e backen
 	})
 
 	xd := s.input(x, pr.src, 0)
-	wd := s.weightsIn(w, s.plain(convWeightDims(w.Shape(), p.Groups)), pr.weights)
+	wd := s.weightsIn(w, s.plain(convWeightDims(w.Shape(), p.Groups)), pr.weights, e.Inference)
 	if e.Add != nil {
 		// The sum post-op adds what y holds before the call: put Add there,
 		// in y's new layout.
@@ -180,7 +180,7 @@ func (s *state) conv2DBackwardData(dx, dy, w, x *tensor.Tensor, p backend.ConvPa
 		return pr
 	})
 	dyd := s.input(dy, pr.dst, 0)
-	wd := s.weightsIn(w, s.plain(convWeightDims(w.Shape(), p.Groups)), pr.weights)
+	wd := s.weightsIn(w, s.plain(convWeightDims(w.Shape(), p.Groups)), pr.weights, false)
 	s.setOut(dx, pr.src, xs)
 	s.exec(pr, ptr(dyd), ptr(wd), ptr(dx.Storage()))
 }

@@ -236,8 +236,12 @@ func (s *state) setOut(t *tensor.Tensor, d *memDesc, shape []int) {
 	}
 }
 
-// numTmp is the number of scratch tensors.
-const numTmp = 4
+// numTmp is the number of scratch tensors; tmpWeights is the one that
+// holds weights being trained, reordered for the operation at hand.
+const (
+	numTmp     = 5
+	tmpWeights = 4
+)
 
 // tmpBuf returns scratch slot i with room for n elements. Its contents are
 // unspecified; it stays valid until the slot is requested again.

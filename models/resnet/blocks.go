@@ -84,7 +84,7 @@ func (blk *BasicBlock) Forward(x *tensor.Tensor) *tensor.Tensor {
 }
 
 // Backward sends dy through the final ReLU, then through the branch and the
-// shortcut, and adds their input gradients.
+// shortcut, and adds their input gradients. It overwrites dy.
 func (blk *BasicBlock) Backward(dy *tensor.Tensor, needInput bool) *tensor.Tensor {
 	branch := []nn.Module{blk.Conv1, blk.BN1, blk.Conv2, blk.BN2}
 	return blk.backward(dy, needInput, branch, blk.Downsample, blk.Plain)
@@ -169,6 +169,7 @@ func (blk *Bottleneck) Forward(x *tensor.Tensor) *tensor.Tensor {
 }
 
 // Backward sends dy through the final ReLU, the branch and the shortcut.
+// It overwrites dy.
 func (blk *Bottleneck) Backward(dy *tensor.Tensor, needInput bool) *tensor.Tensor {
 	branch := []nn.Module{blk.Conv1, blk.BN1, blk.Conv2, blk.BN2, blk.Conv3, blk.BN3}
 	return blk.backward(dy, needInput, branch, blk.Downsample, blk.Plain)
@@ -193,9 +194,8 @@ func newDownsample(b backend.Backend, in, out, stride int, plain bool) (*nn.Sequ
 // paper's figures), the downsample (the dashed line), or nothing in a plain
 // network.
 type residual struct {
-	b        backend.Backend
-	out      tensor.Tensor // relu(branch + shortcut)
-	dsum, dx tensor.Tensor
+	b   backend.Backend
+	out *tensor.Tensor // relu(branch + shortcut): the last BN's output tensor
 	// inputReusable says the block's input is an earlier block's output
 	// that nothing reads after this block: the fused path may then
 	// compute the residual sum in place, in the shortcut's storage.
@@ -233,10 +233,12 @@ func (r *residual) shortcutFused(x *tensor.Tensor, ds *nn.Sequential, plain bool
 	return conv.ForwardFolded(x, bn, nil, false)
 }
 
-// add computes relu(branch + identity).
+// add computes relu(branch + identity) in place in branch, the last BN's
+// output (its backward pass does not read it): one activation fewer to keep.
 func (r *residual) add(branch, identity *tensor.Tensor) *tensor.Tensor {
-	r.b.Add(&r.out, branch, identity, true)
-	return &r.out
+	r.b.Add(branch, branch, identity, true)
+	r.out = branch
+	return branch
 }
 
 // backward is the backward pass of a block whose branch is the given
@@ -246,16 +248,19 @@ func (r *residual) backward(dy *tensor.Tensor, needInput bool, branch []nn.Modul
 		// The last BN fused the ReLU: no residual sum to undo.
 		return nn.BackwardChain(branch, dy, needInput)
 	}
-	// Gradient through the final ReLU; it flows unchanged into both paths.
-	r.b.ReLUBackward(&r.dsum, dy, &r.out)
-	dBranch := nn.BackwardChain(branch, &r.dsum, needInput)
-	dShort := &r.dsum
+	// Gradient through the final ReLU, in place in dy (the next block's or
+	// the pooling's input gradient, dead after this); it flows unchanged
+	// into both paths.
+	r.b.ReLUBackward(dy, dy, r.out)
+	dBranch := nn.BackwardChain(branch, dy, needInput)
+	dShort := dy
 	if ds != nil {
-		dShort = ds.Backward(&r.dsum, needInput)
+		dShort = ds.Backward(dy, needInput)
 	}
 	if !needInput {
 		return nil
 	}
-	r.b.Add(&r.dx, dBranch, dShort, false)
-	return &r.dx
+	// The input gradient, summed in place in the branch's (conv1's).
+	r.b.Add(dBranch, dBranch, dShort, false)
+	return dBranch
 }

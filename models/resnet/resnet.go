@@ -326,8 +326,9 @@ func (m *Model) Forward(x *tensor.Tensor) *tensor.Tensor {
 func (m *Model) StageOutputs() []*tensor.Tensor { return m.stageOut }
 
 // Backward computes the gradients of all trainable parameters from the
-// gradient of the loss with respect to the logits. Frozen stages at the
-// start of the network are skipped entirely.
+// gradient of the loss with respect to the logits (or to the feature map,
+// without the top, which it then overwrites). Frozen stages at the start of
+// the network are skipped entirely.
 func (m *Model) Backward(dy *tensor.Tensor, needInput bool) *tensor.Tensor {
 	return nn.BackwardChain(m.chain, dy, needInput)
 }
