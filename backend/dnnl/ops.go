@@ -9,7 +9,6 @@ import "C"
 
 import (
 	"fmt"
-	"math"
 	"unsafe"
 
 	"github.com/resgo/resgo/backend"
@@ -513,42 +512,10 @@ func (s *state) softmaxCrossEntropy(dlogits, logits *tensor.Tensor, labels []int
 		s.setOut(dlogits, s.plain([]int{n, m}), []int{n, m})
 		grad = dlogits.Values()
 	}
-	eps := float64(smoothing)
 	for i, l := range labels {
 		if l < 0 || l >= m {
 			s.fail(fmt.Sprintf("label %d of sample %d is not in [0, %d)", l, i, m), nil)
 		}
 	}
-	var total float64
-	for i := range n {
-		row := z[i*m : (i+1)*m]
-		mx := math.Inf(-1)
-		for _, v := range row {
-			mx = max(mx, float64(v))
-		}
-		var sum float64
-		for _, v := range row {
-			sum += math.Exp(float64(v) - mx)
-		}
-		logSum := mx + math.Log(sum)
-		// PyTorch's smoothing: the target is (1-eps) on the label plus eps/M
-		// on every class, so the loss is -(1-eps)*log p[label] - eps/M *
-		// sum_j log p[j].
-		var sumLogP float64
-		for _, v := range row {
-			sumLogP += float64(v) - logSum
-		}
-		total += -(1-eps)*(float64(row[labels[i]])-logSum) - eps/float64(m)*sumLogP
-		if grad != nil {
-			g := grad[i*m : (i+1)*m]
-			for j, v := range row {
-				t := eps / float64(m)
-				if j == labels[i] {
-					t += 1 - eps
-				}
-				g[j] = float32((math.Exp(float64(v)-logSum) - t) / float64(n))
-			}
-		}
-	}
-	return total / float64(n)
+	return backend.CrossEntropy(grad, z, n, m, labels, float64(smoothing))
 }

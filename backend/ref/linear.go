@@ -2,7 +2,6 @@ package ref
 
 import (
 	"fmt"
-	"math"
 
 	"github.com/resgo/resgo/backend"
 	"github.com/resgo/resgo/tensor"
@@ -131,42 +130,10 @@ func (b *Backend) SoftmaxCrossEntropy(dlogits, logits *tensor.Tensor, labels []i
 	if !(smoothing >= 0 && smoothing <= 1) {
 		backend.Fail(op, fmt.Sprintf("label smoothing %g is not in [0, 1]", smoothing), logits)
 	}
-	eps := float64(smoothing)
-	lv := logits.Values()
 	var dv []float32
 	if dlogits != nil {
 		reset(dlogits, N, C) // keeps the values when dlogits is logits
 		dv = dlogits.Storage()
 	}
-	var total float64
-	for n := range N {
-		row := lv[n*C : (n+1)*C]
-		// logsumexp(l) = m + log sum_j exp(l_j - m), m = max_j l_j.
-		m := math.Inf(-1)
-		var sum float64
-		for _, v := range row {
-			m = max(m, float64(v))
-			sum += float64(v)
-		}
-		mean := sum / float64(C)
-		var se float64
-		for _, v := range row {
-			se += math.Exp(float64(v) - m)
-		}
-		lse := m + math.Log(se)
-		nll := lse - float64(row[labels[n]]) // -log p_label
-		smooth := lse - mean                 // mean_j(-log p_j)
-		total += (1-eps)*nll + eps*smooth
-		if dv != nil {
-			d := dv[n*C : (n+1)*C]
-			for j, v := range row {
-				q := eps / float64(C)
-				if j == labels[n] {
-					q += 1 - eps
-				}
-				d[j] = float32((math.Exp(float64(v)-lse) - q) / float64(N))
-			}
-		}
-	}
-	return total / float64(N)
+	return backend.CrossEntropy(dv, logits.Values(), N, C, labels, float64(smoothing))
 }
