@@ -1,14 +1,19 @@
 # resgo: the two commands a new user runs are `make demo` and `make test`.
 GO ?= go
 BIN := bin/resgo
+# Go 1.26 as the Debian 12 machines here have it.
+export PATH := $(PATH):/usr/local/go/bin
 
-.PHONY: deps demo quick build test vet bench clean
+.PHONY: deps test-deps demo quick build test vet bench clean
 
-# deps installs the system packages resgo needs (oneDNN; PyTorch and
-# torchvision from Debian as the reference for the parity tests; OpenBLAS so
-# PyTorch's comparison runs are fair; Fashion-MNIST). It skips what is there.
+# deps installs the system packages resgo and its demo need (oneDNN,
+# Fashion-MNIST); test-deps adds PyTorch and torchvision from Debian, the
+# reference of the parity tests, and OpenBLAS. Both skip what is there.
 deps:
 	@bash scripts/install-deps.sh
+
+test-deps:
+	@bash scripts/install-deps.sh test
 
 build:
 	$(GO) build -o $(BIN) ./cmd/resgo
@@ -27,7 +32,7 @@ vet:
 	CGO_ENABLED=0 $(GO) vet ./...
 
 # test runs the whole suite with oneDNN, then the pure-Go build (CGO_ENABLED=0).
-test: deps
+test: test-deps
 	$(GO) test -count=1 -timeout 25m ./...
 	CGO_ENABLED=0 $(GO) test -count=1 -timeout 10m ./...
 

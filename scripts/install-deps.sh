@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages resgo needs, only those that are missing.
+#   scripts/install-deps.sh        what resgo and its demo need
+#   scripts/install-deps.sh test   that, and what the tests compare against
+#
 #   libdnnl-dev            oneDNN 2.6, the fast backend (cgo)
+#   dataset-fashion-mnist  the demo's data set (/usr/share/datasets/fashion-mnist)
 #   python3-torch, python3-torchvision
 #                          the reference implementation the parity tests compare against
 #   libopenblas0-pthread   a fast BLAS for PyTorch's side of the speed comparisons
-#   dataset-fashion-mnist  the demo's data set (/usr/share/datasets/fashion-mnist)
 set -euo pipefail
-pkgs=(libdnnl-dev python3-torch python3-torchvision libopenblas0-pthread dataset-fashion-mnist)
+pkgs=(libdnnl-dev dataset-fashion-mnist)
+if [ "${1:-}" = test ]; then
+  pkgs+=(python3-torch python3-torchvision libopenblas0-pthread)
+fi
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
