@@ -22,6 +22,10 @@ For each architecture it writes into OUTDIR:
       grad64.<param>         the same gradients computed in float64 (the model and
                              input converted), the exact values against which
                              both float32 implementations are measured
+      predict.logits         eval logits of ARCH_photo.png (a 500x375 RGB image the
+                             script draws) preprocessed by torchvision's own
+                             ResNet18_Weights.IMAGENET1K_V1.transforms() (resize
+                             256, center crop 224, normalize) from PIL
 
 The weights are torchvision's initialization with seed 0, then every BN gets
 random gamma, beta and running statistics (so that evaluation is not the
@@ -110,6 +114,20 @@ def main():
         params = dict(m64.named_parameters())
         for p in GRADS:
             exp["grad64." + p] = params[p].grad.float()
+        # An image through torchvision's own preprocessing of the V1 weights.
+        import numpy as np
+        from PIL import Image
+        yy, xx = np.mgrid[0:375, 0:500]
+        noise = np.random.default_rng(0).integers(0, 60, size=(375, 500, 3))
+        rgb = np.stack([xx * 255 // 500, yy * 255 // 375, (xx + yy) % 256], axis=2) // 2 + noise
+        photo = "%s/%s_photo.png" % (out, arch)
+        Image.fromarray(rgb.astype(np.uint8)).save(photo)
+        pre = torchvision.models.ResNet18_Weights.IMAGENET1K_V1.transforms()
+        mp = build(arch)
+        mp.load_state_dict(sd)  # the saved weights: m's statistics moved in training mode
+        mp.eval()
+        with torch.no_grad():
+            exp["predict.logits"] = mp(pre(Image.open(photo).convert("RGB")).unsqueeze(0))[0].clone()
         torch.save(exp, "%s/%s_expect.pth" % (out, arch))
         print("%s: eval logits %s, loss %.4f" % (arch, list(exp["eval.logits"].shape), loss.item()))
 

@@ -15,9 +15,12 @@ import (
 	_ "github.com/resgo/resgo/backend/dnnl"
 	_ "github.com/resgo/resgo/backend/ref"
 	"github.com/resgo/resgo/checkpoint"
+	"github.com/resgo/resgo/data"
 	"github.com/resgo/resgo/models/resnet"
 	"github.com/resgo/resgo/nn"
+	"github.com/resgo/resgo/predict"
 	"github.com/resgo/resgo/tensor"
+	"github.com/resgo/resgo/transform"
 )
 
 // Parity with PyTorch: fixtures made by Debian's python3-torch 1.13 and
@@ -260,6 +263,43 @@ func TestParityTrainStep(t *testing.T) {
 					t.Errorf("only %d expected values checked", checked)
 				}
 			})
+		}
+	}
+}
+
+// TestParityPredict runs an image file through resgo's prediction path
+// (decoding, resize 256, center crop 224, normalization, the model in
+// evaluation mode) and compares the logits with torchvision's own
+// preprocessing of the V1 weights (weights.transforms() on a PIL image)
+// and PyTorch's model.
+func TestParityPredict(t *testing.T) {
+	dir := fixtures(t)
+	for _, arch := range parityArchs {
+		exp := readPTH(t, filepath.Join(dir, arch+"_expect.pth"))
+		sd := readPTH(t, filepath.Join(dir, arch+".pth"))
+		img, err := data.LoadImage(filepath.Join(dir, arch+"_photo.png"), 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range backend.Names() {
+			b, err := backend.New(name, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			clf, err := predict.New(loadModel(t, b, arch, sd), checkpoint.ImageNetClasses(), transform.ImageNetV1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := clf.Classify([]*transform.Image{img}, []string{"photo"}, 5)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := exp.Get("predict.logits").F32
+			if d := maxAbsDiff(res[0].Logits, want); d > 1e-4 {
+				t.Errorf("%s/%s: logits of the photo differ from torchvision's by %.3g", arch, name, d)
+			} else {
+				t.Logf("%s/%s: logits of the photo within %.3g of torchvision's", arch, name, d)
+			}
 		}
 	}
 }
