@@ -1,0 +1,62 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/resgo/resgo/backend"
+	"github.com/resgo/resgo/predict"
+	"github.com/resgo/resgo/serve"
+)
+
+func serveCmd() *cobra.Command {
+	var arch, weights, classFile, addr string
+	cmd := &cobra.Command{
+		Use:   "serve --weights FILE [--addr :8080]",
+		Short: "Serve predictions over HTTP (POST /predict with an image; GET /info)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			b, err := backend.Default()
+			if err != nil {
+				return err
+			}
+			m, classes, pre, err := loadClassifier(b, arch, weights, classFile)
+			if err != nil {
+				return err
+			}
+			clf, err := predict.New(m, classes, pre)
+			if err != nil {
+				return err
+			}
+			srv := &http.Server{Addr: addr, Handler: serve.New(clf).Handler(), ReadHeaderTimeout: 10 * time.Second}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			go func() {
+				<-ctx.Done()
+				shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				srv.Shutdown(shut)
+			}()
+			fmt.Fprintf(cmd.OutOrStdout(), "serving %s (%d classes) on %s: curl --data-binary @image.jpg http://localhost%s/predict\n", m.Name, len(classes), addr, addr)
+			if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&arch, "arch", "", "architecture (read from the checkpoint or the weights' name when not given)")
+	f.StringVar(&weights, "weights", "", "a resgo checkpoint, a .pth or .safetensors state dict, or a torchvision weights name")
+	f.StringVar(&classFile, "classes", "", "class_indices.json (default: the checkpoint's classes, or ImageNet's)")
+	f.StringVar(&addr, "addr", ":8080", "address to listen on")
+	cmd.MarkFlagRequired("weights")
+	return cmd
+}
