@@ -72,7 +72,7 @@ func (blk *BasicBlock) shared() *residual { return &blk.residual }
 func (blk *BasicBlock) Forward(x *tensor.Tensor) *tensor.Tensor {
 	if blk.fused {
 		identity := blk.shortcutFused(x, blk.Downsample, blk.Plain)
-		out := blk.Conv1.ForwardFolded(x, blk.BN1, nil, true)
+		out := blk.Conv1.ForwardFoldedInto(blk.scratchFor(0), x, blk.BN1, nil, true)
 		return blk.Conv2.ForwardFoldedInto(blk.sumDst(identity, blk.Downsample), out, blk.BN2, identity, true)
 	}
 	out := blk.BN1.ForwardReLU(blk.Conv1.Forward(x), true)
@@ -155,8 +155,8 @@ func (blk *Bottleneck) shared() *residual { return &blk.residual }
 func (blk *Bottleneck) Forward(x *tensor.Tensor) *tensor.Tensor {
 	if blk.fused {
 		identity := blk.shortcutFused(x, blk.Downsample, blk.Plain)
-		out := blk.Conv1.ForwardFolded(x, blk.BN1, nil, true)
-		out = blk.Conv2.ForwardFolded(out, blk.BN2, nil, true)
+		out := blk.Conv1.ForwardFoldedInto(blk.scratchFor(0), x, blk.BN1, nil, true)
+		out = blk.Conv2.ForwardFoldedInto(blk.scratchFor(1), out, blk.BN2, nil, true)
 		return blk.Conv3.ForwardFoldedInto(blk.sumDst(identity, blk.Downsample), out, blk.BN3, identity, true)
 	}
 	out := blk.BN1.ForwardReLU(blk.Conv1.Forward(x), true)
@@ -200,6 +200,20 @@ type residual struct {
 	// that nothing reads after this block: the fused path may then
 	// compute the residual sum in place, in the shortcut's storage.
 	inputReusable bool
+	// scratch, shared by all the blocks of a model, holds the fused path's
+	// intermediate activations (the outputs of every conv but the last),
+	// which are dead when the block ends: the same memory, still in the
+	// cache, serves every block. nil: each conv keeps its own output.
+	scratch *[2]tensor.Tensor
+}
+
+// scratchFor returns the shared buffer for the fused path's i-th
+// intermediate activation, or nil (the conv's own output).
+func (r *residual) scratchFor(i int) *tensor.Tensor {
+	if r.scratch == nil {
+		return nil
+	}
+	return &r.scratch[i]
 }
 
 // sumDst returns where the fused path writes relu(branch + identity): in

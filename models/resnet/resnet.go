@@ -130,6 +130,7 @@ type Model struct {
 	chain     []nn.Module      // the modules in forward order, for Backward
 	stageEnds []int            // indices in chain of the stem's and each stage's last module
 	stageOut  []*tensor.Tensor // outputs of the stem and of each stage, last Forward
+	scratch   [2]tensor.Tensor // the fused blocks' intermediate activations
 }
 
 // New builds the named architecture with freshly initialized weights.
@@ -195,6 +196,7 @@ func build(b backend.Backend, name string, arch Arch, opt Options) (*Model, erro
 			// Every block but a stage's first reads the output of the block
 			// before it in its stage, which nothing else reads.
 			blk.shared().inputReusable = j > 0
+			blk.shared().scratch = &m.scratch
 			stage.Layers = append(stage.Layers, nn.Child{Name: fmt.Sprint(j), Module: blk})
 			m.chain = append(m.chain, blk)
 			in, stride = planes*arch.Block.Expansion(), 1
