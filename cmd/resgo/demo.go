@@ -98,7 +98,7 @@ dataset-fashion-mnist):
 				fmt.Fprintf(out, "%-12s %12d %16.4f %10.1f\n", r.Way, r.Trained, r.Accuracy, r.Seconds)
 			}
 			last := res.Full[len(res.Full)-1]
-			fmt.Fprintf(out, "\nResNet-20 on Fashion-MNIST: test accuracy %.4f after %d epochs (%.0f images/s)\n", last.ValAcc, last.Epoch, last.ImagesPerSec)
+			fmt.Fprintf(out, "\nResNet-20 on Fashion-MNIST: test accuracy %.4f after epoch %d (%.0f images/s)\n", last.ValAcc, last.Epoch, last.ImagesPerSec)
 			fmt.Fprintf(out, "done in %s; everything is in %s (summary: %s, curves: %s)\n", res.Elapsed.Round(time.Second), res.Out, res.Summary, res.CurvesPNG)
 			return nil
 		},
