@@ -43,7 +43,7 @@ RESGO_BACKEND=ref|dnnl to choose and RESGO_THREADS=N for the thread count.`,
 		return pprof.StartCPUProfile(f)
 	}
 	root.PersistentPostRun = func(*cobra.Command, []string) { pprof.StopCPUProfile() }
-	root.AddCommand(versionCmd(), infoCmd(), trainCmd(), evalCmd(), predictCmd(), serveCmd(), splitCmd(), weightsCmd(), benchCmd(), demoCmd(), selftestCmd())
+	root.AddCommand(versionCmd(), infoCmd(), trainCmd(), evalCmd(), predictCmd(), serveCmd(), exportCmd(), splitCmd(), weightsCmd(), benchCmd(), demoCmd(), selftestCmd())
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "resgo:", err)
 		os.Exit(1)

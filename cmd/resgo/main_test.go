@@ -68,6 +68,16 @@ func TestTrainPredictEval(t *testing.T) {
 		t.Errorf("no confusion matrix PNG: %v", err)
 	}
 
+	// Export for PyTorch, read back.
+	pth := filepath.Join(dir, "resNet20.pth")
+	out, err = run(t, exportCmd(), "--checkpoint", best, "--out", pth)
+	if err != nil || !strings.Contains(out, "resnet20 with 3 classes") {
+		t.Fatalf("export: %v\n%s", err, out)
+	}
+	if sd, err := checkpoint.ReadPTH(pth); err != nil || sd.Get("fc.weight") == nil || sd.Get("optim.fc.weight.exp_avg") != nil {
+		t.Errorf("exported .pth: %v", err)
+	}
+
 	// One image: the tutorial's lines, one per class.
 	img := filepath.Join(flowerData, "val", "square")
 	entries, _ := os.ReadDir(img)

@@ -1,0 +1,55 @@
+package main
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/resgo/resgo/checkpoint"
+	"github.com/resgo/resgo/models/resnet"
+)
+
+func exportCmd() *cobra.Command {
+	var ckpt, out string
+	cmd := &cobra.Command{
+		Use:   "export --checkpoint best.safetensors --out resNet34.pth",
+		Short: "Write a trained model's weights for PyTorch: a .pth torchvision loads, or a plain .safetensors",
+		Long: `Export the weights of a resgo checkpoint under torchvision's names, without
+the optimizer state: as a .pth that torch.load reads and
+torchvision.models.<arch>(num_classes=K).load_state_dict accepts (as the
+tutorial's predict.py loads resNet34.pth), or as a plain .safetensors file.
+The format follows --out's extension.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			m, meta, err := checkpoint.LoadModel(nil, ckpt)
+			if err != nil {
+				return err
+			}
+			sd := checkpoint.FromModule(m)
+			switch strings.ToLower(filepath.Ext(out)) {
+			case ".pth", ".pt":
+				err = checkpoint.WritePTH(out, sd)
+			case ".safetensors":
+				err = checkpoint.WriteSafetensors(out, sd)
+			default:
+				return fmt.Errorf("--out %s: the extension must be .pth, .pt or .safetensors", out)
+			}
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "wrote %s: %s with %d classes (%s), %d tensors\n", out, meta.Arch, meta.NumClasses,
+				strings.Join(meta.Classes, ", "), sd.Len())
+			if a := resnet.Architectures[meta.Arch]; !a.SmallStem && !meta.SmallStem && meta.InChannels == 3 {
+				fmt.Fprintf(cmd.OutOrStdout(), "in PyTorch: net = torchvision.models.%s(num_classes=%d); net.load_state_dict(torch.load(%q))\n", meta.Arch, meta.NumClasses, out)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&ckpt, "checkpoint", "", "resgo checkpoint (best.safetensors)")
+	cmd.Flags().StringVar(&out, "out", "", "output file: .pth or .safetensors")
+	cmd.MarkFlagRequired("checkpoint")
+	cmd.MarkFlagRequired("out")
+	return cmd
+}
