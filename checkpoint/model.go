@@ -149,6 +149,9 @@ func LoadPretrained(b backend.Backend, arch, weights string, seed uint64) (*resn
 	if err != nil {
 		return nil, nil, err
 	}
+	if w != nil && arch != "" && arch != w.Arch {
+		return nil, nil, fmt.Errorf("weights %s are for %s, not %s", w.Name, w.Arch, arch)
+	}
 	if arch == "" && w != nil {
 		arch = w.Arch
 	}

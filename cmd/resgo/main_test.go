@@ -142,6 +142,18 @@ func TestInfoAndBadInput(t *testing.T) {
 	if _, err := run(t, predictCmd(), "--weights", filepath.Join(t.TempDir(), "missing.pth"), "--arch", "resnet18", "x.jpg"); err == nil {
 		t.Error("missing weights accepted")
 	}
+	// torchvision's weights for another architecture than --arch.
+	cache := t.TempDir()
+	t.Setenv("RESGO_CACHE", cache)
+	os.WriteFile(filepath.Join(cache, "resnet18-f37072fd.pth"), []byte("x"), 0o644)
+	photos := t.TempDir()
+	if err := shapes.WriteFolder(photos, []int{0, 1}, 4, 16, 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := run(t, trainCmd(), "--data", photos, "--arch", "resnet50", "--weights", "resnet18", "--out", t.TempDir()); err == nil ||
+		!strings.Contains(err.Error(), "weights resnet18.IMAGENET1K_V1 are for resnet18, not resnet50") {
+		t.Errorf("mismatched weights: %v", err)
+	}
 }
 
 // TestWeightsDownload fetches a file named as torchvision names it from a

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/resgo/resgo/backend"
+	"github.com/resgo/resgo/checkpoint"
 	"github.com/resgo/resgo/data"
 	"github.com/resgo/resgo/models/resnet"
 	"github.com/resgo/resgo/train"
@@ -98,6 +99,10 @@ Frozen parts run their BN on running statistics and do not update them.`,
 			if err != nil {
 				return err
 			}
+			// torchvision's weights name their architecture.
+			if w, err := checkpoint.LookupWeights(filepath.Base(cfg.Weights)); err == nil && cfg.Weights != "" && !cmd.Flags().Changed("arch") {
+				cfg.Arch = w.Arch
+			}
 			cfg.Transfer = t
 			trainDS, valDS, builtin, err := datasets(dataDir, valDir, valSplit, cfg.Seed)
 			if err != nil {
@@ -150,7 +155,7 @@ Frozen parts run their BN on running statistics and do not update them.`,
 	f.StringVar(&dataDir, "data", "", `image folder, folder with train/ and val/, or "fashion-mnist"`)
 	f.StringVar(&valDir, "val", "", "separate validation folder")
 	f.Float64Var(&valSplit, "val-split", 0.1, "fraction of each class held out for validation (with a single folder)")
-	f.StringVar(&cfg.Arch, "arch", cfg.Arch, "architecture: "+strings.Join(resnet.Names(), ", "))
+	f.StringVar(&cfg.Arch, "arch", cfg.Arch, "architecture (torchvision weights name their own): "+strings.Join(resnet.Names(), ", "))
 	f.StringVar(&cfg.Weights, "weights", "", "pretrained weights: .pth or .safetensors file, or a torchvision name (resgo weights list)")
 	f.StringVar(&transfer, "transfer", "all", "with --weights: all, from:layerK or head")
 	f.IntVar(&cfg.Epochs, "epochs", cfg.Epochs, "epochs")
