@@ -140,6 +140,9 @@ func New(b backend.Backend, cfg Config, trainDS, valDS data.Dataset, log io.Writ
 			return nil, err
 		}
 		cfg.Arch = m.Name
+		if c := m.Options.InChannels; c != cfg.Eval.Channels {
+			return nil, fmt.Errorf("weights %s take %d-channel images, the data has %d", cfg.Weights, c, cfg.Eval.Channels)
+		}
 		if w != nil {
 			// torchvision's weights come with their preprocessing.
 			pre := w.Preset()
