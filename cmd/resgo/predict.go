@@ -30,15 +30,7 @@ func predictCmd() *cobra.Command {
 		Short: "Classify images (a folder: every image in it, the last partial batch included)",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			b, err := backend.Default()
-			if err != nil {
-				return err
-			}
-			m, classes, pre, err := loadClassifier(b, arch, weights, classFile)
-			if err != nil {
-				return err
-			}
-			clf, err := predict.New(m, classes, pre)
+			clf, err := loadClassifier(arch, weights, classFile)
 			if err != nil {
 				return err
 			}
@@ -51,7 +43,7 @@ func predictCmd() *cobra.Command {
 			var images []*transform.Image
 			var names []string
 			for _, p := range paths {
-				im, err := data.LoadImage(p, pre.Channels)
+				im, err := data.LoadImage(p, clf.Pre.Channels)
 				if err != nil {
 					fmt.Fprintln(cmd.ErrOrStderr(), "resgo: skipping", err) // reported, not fatal
 					continue
@@ -79,10 +71,24 @@ func predictCmd() *cobra.Command {
 	return cmd
 }
 
-// loadClassifier loads a resgo checkpoint (which names its classes and
-// preprocessing) or pretrained weights with the class names of classFile
-// (or ImageNet's).
-func loadClassifier(b backend.Backend, arch, weights, classFile string) (*resnet.Model, []string, transform.Preset, error) {
+// loadClassifier builds the classifier of a resgo checkpoint (which names
+// its classes and preprocessing) or of pretrained weights with the class
+// names of classFile (or ImageNet's), on the default backend.
+func loadClassifier(arch, weights, classFile string) (*predict.Classifier, error) {
+	b, err := backend.Default()
+	if err != nil {
+		return nil, err
+	}
+	m, classes, pre, err := loadModel(b, arch, weights, classFile)
+	if err != nil {
+		return nil, err
+	}
+	return predict.New(m, classes, pre)
+}
+
+// loadModel loads the model, class names and preprocessing of a resgo
+// checkpoint or of pretrained weights (see loadClassifier).
+func loadModel(b backend.Backend, arch, weights, classFile string) (*resnet.Model, []string, transform.Preset, error) {
 	if strings.HasSuffix(weights, ".safetensors") {
 		m, meta, err := checkpoint.LoadModel(b, weights)
 		if err == nil {

@@ -12,8 +12,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/resgo/resgo/backend"
-	"github.com/resgo/resgo/predict"
 	"github.com/resgo/resgo/serve"
 )
 
@@ -24,15 +22,7 @@ func serveCmd() *cobra.Command {
 		Short: "Serve predictions over HTTP (POST /predict with an image; GET /info)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			b, err := backend.Default()
-			if err != nil {
-				return err
-			}
-			m, classes, pre, err := loadClassifier(b, arch, weights, classFile)
-			if err != nil {
-				return err
-			}
-			clf, err := predict.New(m, classes, pre)
+			clf, err := loadClassifier(arch, weights, classFile)
 			if err != nil {
 				return err
 			}
@@ -45,7 +35,7 @@ func serveCmd() *cobra.Command {
 				defer cancel()
 				srv.Shutdown(shut)
 			}()
-			fmt.Fprintf(cmd.OutOrStdout(), "serving %s (%d classes) on %s: curl --data-binary @image.jpg http://localhost%s/predict\n", m.Name, len(classes), addr, addr)
+			fmt.Fprintf(cmd.OutOrStdout(), "serving %s (%d classes) on %s: curl --data-binary @image.jpg http://localhost%s/predict\n", clf.Model.Name, len(clf.Classes), addr, addr)
 			if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
 				return err
 			}
