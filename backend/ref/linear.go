@@ -102,15 +102,10 @@ func (b *Backend) LinearBackward(dx, dw, db, dy, x, w *tensor.Tensor) {
 }
 
 // SoftmaxCrossEntropy returns the mean over the batch of the cross entropy
-// between softmax(logits) (logits [N, C]) and the labels smoothed as PyTorch's
-// CrossEntropyLoss(label_smoothing=eps) does: the target distribution is
-// q = (1-eps)*onehot(label) + eps/C, so per example
-//
-//	loss = -sum_j q_j log p_j = (1-eps)*(-log p_label) + eps*mean_j(-log p_j)
-//
-// with log p_j = l_j - logsumexp(l), computed stably around max(l) in float64.
-// If dlogits is not nil it receives the gradient of the mean loss,
-// (p_j - q_j)/N. dlogits may be logits.
+// between softmax(logits) (logits [N, C]) and the labels, smoothed as
+// PyTorch's CrossEntropyLoss(label_smoothing=eps) does, and its gradient in
+// dlogits if not nil (dlogits may be logits). The arithmetic, written out
+// there, is backend.CrossEntropy, shared with the dnnl backend.
 func (b *Backend) SoftmaxCrossEntropy(dlogits, logits *tensor.Tensor, labels []int, smoothing float32) float64 {
 	const op = "ref.SoftmaxCrossEntropy"
 	mustPlain(op, logits)
