@@ -4,7 +4,7 @@ BIN := bin/resgo
 # Go 1.26 as the Debian 12 machines here have it.
 export PATH := $(PATH):/usr/local/go/bin
 
-.PHONY: deps test-deps demo quick build test vet bench clean
+.PHONY: deps test-deps demo quick build test test-isa vet bench clean
 
 # deps installs the system packages resgo and its demo need (oneDNN,
 # Fashion-MNIST); test-deps adds PyTorch and torchvision from Debian, the
@@ -31,10 +31,23 @@ vet:
 	$(GO) vet ./...
 	CGO_ENABLED=0 $(GO) vet ./...
 
-# test runs the whole suite with oneDNN, then the pure-Go build (CGO_ENABLED=0).
+# test runs the whole suite with oneDNN, then the pure-Go build
+# (CGO_ENABLED=0), then oneDNN's own tests and the PyTorch parity tests again
+# with oneDNN capped at the lower CPU classes (test-isa).
 test: test-deps
 	$(GO) test -count=1 -timeout 25m ./...
 	CGO_ENABLED=0 $(GO) test -count=1 -timeout 10m ./...
+	$(MAKE) --no-print-directory test-isa
+
+# test-isa runs backend/dnnl and models/resnet with oneDNN's kernels capped
+# at AVX2 (most servers and laptops) and at SSE4.1 (the oldest x86-64 class
+# oneDNN supports), whatever this CPU has: DNNL_MAX_CPU_ISA makes oneDNN,
+# and PyTorch's convolutions in the parity fixtures, dispatch as on such a CPU.
+test-isa:
+	@for isa in AVX2 SSE41; do \
+		echo "DNNL_MAX_CPU_ISA=$$isa"; \
+		DNNL_MAX_CPU_ISA=$$isa $(GO) test -count=1 -timeout 10m ./backend/dnnl/ ./models/resnet/ || exit 1; \
+	done
 
 bench:
 	$(GO) test -run XXX -bench . -benchtime 3x ./backend/

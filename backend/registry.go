@@ -109,3 +109,19 @@ func Run(b Backend, f func()) {
 	}
 	f()
 }
+
+// Describer is implemented by backends that can say what they run on (a
+// library version, the instruction set its kernels use), for bug reports
+// and benchmark records.
+type Describer interface {
+	Describe() string
+}
+
+// Describe returns b's Describe, or its name for a backend that does not
+// describe itself.
+func Describe(b Backend) string {
+	if d, ok := b.(Describer); ok {
+		return b.Name() + ": " + d.Describe()
+	}
+	return b.Name()
+}

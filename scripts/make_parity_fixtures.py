@@ -22,6 +22,11 @@ For each architecture it writes into OUTDIR:
       grad64.<param>         the same gradients computed in float64 (the model and
                              input converted), the exact values against which
                              both float32 implementations are measured
+      relu64.<i>             the float64 run's decision at every ReLU, in the
+                             order the ReLUs run: 1 where the output is positive,
+                             bits packed big-endian (numpy.packbits) over NCHW
+      maxpool64.<i>          the float64 run's max-pooling choices: for each
+                             output element, the flat H*W index of its maximum
       predict.logits         eval logits of ARCH_photo.png (a 500x375 RGB image the
                              script draws) preprocessed by torchvision's own
                              ResNet18_Weights.IMAGENET1K_V1.transforms() (resize
@@ -34,8 +39,10 @@ the eval logits are of size about 1.
 """
 import sys
 
+import numpy as np
 import torch
 import torchvision
+from PIL import Image
 
 GRADS = ["conv1.weight", "bn1.weight", "bn1.bias", "layer1.0.conv1.weight",
          "layer1.0.bn1.weight", "layer2.0.downsample.0.weight", "layer4.0.conv2.weight", "fc.weight", "fc.bias"]
@@ -64,6 +71,36 @@ def build(arch):
                 last = mod.bn3 if hasattr(mod, "bn3") else mod.bn2
                 last.weight.copy_(0.1 + 0.2 * torch.rand(last.num_features, generator=g))
     return m
+
+
+def record_decisions(m):
+    """Hooks m so that its forward pass records, in order, every ReLU's
+    decision (output > 0) and every max pooling's argmax; returns the two
+    lists it fills.
+
+    Gradients are piecewise smooth: where a pre-activation lies within
+    float32 rounding of zero (a deep network at batch 2 has a few dozen such
+    among its millions), each float32 implementation decides its side by
+    chance, and that one decision moves the gradients by up to 1%. resgo's
+    parity test replays these float64 decisions, so that its gradients are
+    compared with the float64 ones on the same piece of the function.
+    """
+    relus, pools = [], []
+
+    def on_relu(mod, inp, out):
+        relus.append(out.detach() > 0)
+
+    def on_pool(mod, inp, out):
+        _, idx = torch.nn.functional.max_pool2d(inp[0].detach(), mod.kernel_size, mod.stride, mod.padding,
+                                                mod.dilation, ceil_mode=mod.ceil_mode, return_indices=True)
+        pools.append(idx)
+
+    for mod in m.modules():
+        if isinstance(mod, torch.nn.ReLU):
+            mod.register_forward_hook(on_relu)
+        elif isinstance(mod, torch.nn.MaxPool2d):
+            mod.register_forward_hook(on_pool)
+    return relus, pools
 
 
 def main():
@@ -109,14 +146,17 @@ def main():
         m64 = build(arch)
         m64.load_state_dict(sd)
         m64.double().train()
+        relus, pools = record_decisions(m64)
         loss64 = torch.nn.functional.cross_entropy(m64(x.double()), labels)
         loss64.backward()
         params = dict(m64.named_parameters())
         for p in GRADS:
             exp["grad64." + p] = params[p].grad.float()
+        for i, mask in enumerate(relus):
+            exp["relu64.%d" % i] = torch.from_numpy(np.packbits(mask.numpy().ravel()))
+        for i, idx in enumerate(pools):
+            exp["maxpool64.%d" % i] = idx
         # An image through torchvision's own preprocessing of the V1 weights.
-        import numpy as np
-        from PIL import Image
         yy, xx = np.mgrid[0:375, 0:500]
         noise = np.random.default_rng(0).integers(0, 60, size=(375, 500, 3))
         rgb = np.stack([xx * 255 // 500, yy * 255 // 375, (xx + yy) % 256], axis=2) // 2 + noise

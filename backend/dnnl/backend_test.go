@@ -71,12 +71,21 @@ func TestChainBlocked(t *testing.T) {
 	// second conv's forward and backward-data; the first conv's forward
 	// reads the Plain image and keeps Plain weights), none between blocked
 	// layouts.
+	//
+	// Below AVX2 (AVX, SSE4.1) oneDNN 2.6 has no blocked backward
+	// convolution: backward-data and backward-weights run its gemm kernel
+	// on Plain layouts, which costs two reorders more per step (the
+	// second conv's dy to Plain, and its input gradient back).
+	maxReorders := 7
+	if !hasAVX2() {
+		maxReorders = 9
+	}
 	before, beforeBlocked := b.reorderCount()
 	var again net
 	run(b, &again)
 	after, afterBlocked := b.reorderCount()
-	if after-before > 7 || afterBlocked != beforeBlocked {
-		t.Errorf("second step: %d reorders (%d blocked to blocked), want at most 7 (0)", after-before, afterBlocked-beforeBlocked)
+	if after-before > maxReorders || afterBlocked != beforeBlocked {
+		t.Errorf("second step on %s: %d reorders (%d blocked to blocked), want at most %d (0)", ISA(), after-before, afterBlocked-beforeBlocked, maxReorders)
 	}
 	for _, a := range []*tensor.Tensor{&got.c1, &got.n1, &got.c2, &got.n2, &got.s, &got.mp, &got.ds, &got.dn2, &got.dc2, &got.dn1} {
 		if a.IsPlain() {

@@ -261,10 +261,20 @@ func ptr[T any](b []T) unsafe.Pointer {
 // nChw16c layout (dnnl_aBcd16b): the layout the backend's convolutions
 // write on AVX-512 machines. Tests use it to feed ops blocked inputs.
 func (b *Backend) blockedCopy(x *tensor.Tensor) *tensor.Tensor {
+	return b.blockedCopyTag(x, C.dnnl_aBcd16b)
+}
+
+// blocked8Copy is blockedCopy in nChw8c (dnnl_aBcd8b), the layout of the
+// convolutions on AVX2, AVX and SSE4.1.
+func (b *Backend) blocked8Copy(x *tensor.Tensor) *tensor.Tensor {
+	return b.blockedCopyTag(x, C.dnnl_aBcd8b)
+}
+
+func (b *Backend) blockedCopyTag(x *tensor.Tensor, tag C.dnnl_format_tag_t) *tensor.Tensor {
 	out := &tensor.Tensor{}
 	b.s.do(func(s *state) {
 		s.begin("dnnl.blockedCopy", x)
-		md, err := initMD(x.Shape(), C.dnnl_aBcd16b)
+		md, err := initMD(x.Shape(), tag)
 		if err != nil {
 			s.fail("bad shape", err)
 		}

@@ -62,12 +62,19 @@ func compare(t testing.TB, b backend.Backend, what string, got, want *tensor.Ten
 }
 
 // variants are the input layouts every op is tried on.
-var variants = []string{"plain", "blocked"}
+var variants = []string{"plain", "blocked", "blocked8"}
 
 // as returns x in the named layout.
 func as(t testing.TB, b *Backend, layout string, x *tensor.Tensor) *tensor.Tensor {
 	if layout == "blocked" && x.Rank() == 4 {
 		return blocked(t, b, x)
+	}
+	if layout == "blocked8" && x.Rank() == 4 {
+		out := b.blocked8Copy(x)
+		if out.IsPlain() {
+			t.Fatalf("blocked copy of %v is plain", x)
+		}
+		return out
 	}
 	return x
 }

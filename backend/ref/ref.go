@@ -18,6 +18,7 @@ package ref
 
 import (
 	"fmt"
+	"runtime"
 	"sync"
 
 	"github.com/resgo/resgo/backend"
@@ -50,6 +51,10 @@ func New(threads int) *Backend {
 
 // Name returns "ref".
 func (b *Backend) Name() string { return "ref" }
+
+// Describe returns "pure Go": the reference backend runs the same code on
+// every CPU.
+func (b *Backend) Describe() string { return "pure Go, " + runtime.GOARCH }
 
 // SetThreads sets how many goroutines the kernels use (values below 1 mean 1).
 func (b *Backend) SetThreads(n int) { b.threads = max(n, 1) }

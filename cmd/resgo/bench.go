@@ -23,6 +23,7 @@ import (
 type benchResult struct {
 	Arch      string  `json:"arch"`
 	Backend   string  `json:"backend"`
+	Platform  string  `json:"platform"` // the backend's library and instruction set
 	Threads   int     `json:"threads"`
 	Mode      string  `json:"mode"`
 	Batch     int     `json:"batch"`
@@ -123,14 +124,14 @@ func benchCmd() *cobra.Command {
 			if len(times)%2 == 0 {
 				med = (times[len(times)/2-1] + times[len(times)/2]) / 2
 			}
-			res := benchResult{Arch: arch, Backend: b.Name(), Threads: b.Threads(), Mode: mode, Batch: batch, Size: size,
+			res := benchResult{Arch: arch, Backend: b.Name(), Platform: backend.Describe(b), Threads: b.Threads(), Mode: mode, Batch: batch, Size: size,
 				MedianMS: med, MinMS: times[0], ImagesSec: float64(batch) / med * 1000,
 				GFLOPs: 2 * float64(macs) * float64(batch) / med / 1e6, PeakRSS: peakRSSMiB()}
 			if asJSON {
 				return json.NewEncoder(cmd.OutOrStdout()).Encode(res)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s %s batch %d %dx%d, backend %s, %d threads: median %.2f ms (min %.2f) over %d runs, %.1f images/s, %.0f GFLOP/s, peak RSS %.0f MiB\n",
-				arch, mode, batch, size, size, res.Backend, res.Threads, med, times[0], runs, res.ImagesSec, res.GFLOPs, res.PeakRSS)
+				arch, mode, batch, size, size, res.Platform, res.Threads, med, times[0], runs, res.ImagesSec, res.GFLOPs, res.PeakRSS)
 			return nil
 		},
 	}

@@ -53,14 +53,23 @@ RESGO_BACKEND=ref|dnnl to choose and RESGO_THREADS=N for the thread count.`,
 func versionCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
-		Short: "Print the version and the backends built in",
+		Short: "Print the version, the backends built in and what they run on (library, CPU instruction set)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			v := version
 			if bi, ok := debug.ReadBuildInfo(); ok && v == "dev" {
 				v = bi.Main.Version
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "resgo %s\nbackends: %v (default first)\nthreads: %d\n", v, backend.Names(), backend.DefaultThreads())
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "resgo %s\nbackends: %v (default first)\nthreads: %d\n", v, backend.Names(), backend.DefaultThreads())
+			for _, name := range backend.Names() {
+				b, err := backend.New(name, 1)
+				if err != nil {
+					fmt.Fprintf(out, "%s: %v\n", name, err)
+					continue
+				}
+				fmt.Fprintln(out, backend.Describe(b))
+			}
 			return nil
 		},
 	}

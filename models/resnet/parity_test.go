@@ -31,17 +31,20 @@ import (
 // their largest magnitude (backendtest.RelErr).
 //
 // Gradients are measured against PyTorch's float64 gradients (grad64.*),
-// the exact values. A convolution followed by a BN in training mode has a
-// gradient that is a small difference of large terms (BN's output does not
-// change when the weights are scaled or shifted, so the backward pass
-// projects those directions out), and a deep network compounds it: PyTorch's
-// own float32 gradients of resnet50's first layers differ from the float64
-// ones by up to 2.6% (max-norm relative error), while those of fc agree to
-// 1e-6. Every float32 implementation lands at that level, each with its own
-// summation order; the ref backend, which sums in float64, lands far below
-// it. resgo's gradients must be within 1e-4 of the exact ones, or within
-// five times PyTorch's float32 error where that is larger (dnnl measured up
-// to 4.6 times, on resnet50's layer2.0.downsample.0.weight).
+// the exact values, in a training step that replays the float64 run's ReLU
+// and max-pooling decisions (see pinned). Without that, resnet50 at batch 2
+// has a few dozen pre-activations within float32 rounding of zero, each
+// float32 implementation puts them on either side by chance, and one such
+// decision moves the gradients by up to 1.3% (max-norm): PyTorch's own
+// float32 gradients land anywhere from 0.02% to 0.7% from the float64 ones
+// depending on the CPU's ISA, and resgo's did too. With the decisions
+// replayed every backend's gradients are within gradTol of the exact ones
+// (measured worst: 4.6e-5, dnnl at AVX2 on resnext50's bn1.bias).
+
+// gradTol is the largest max-norm relative error of a gradient against
+// PyTorch's float64 one, with the float64 run's ReLU and max-pooling
+// decisions replayed.
+const gradTol = 1e-4
 
 var parityArchs = []string{"resnet18", "resnet50", "resnext50_32x4d"}
 
@@ -243,28 +246,59 @@ func TestParityTrainStep(t *testing.T) {
 							t.Error(err)
 						}
 						checked++
-					case strings.HasPrefix(k, "grad64."):
-						v := state[strings.TrimPrefix(k, "grad64.")]
-						if v.Grad == nil {
-							t.Errorf("%s has no gradient", v.Name)
-							continue
-						}
-						torchErr := backendtest.RelErr(exp.Get("grad."+v.Name).F32, want.F32)
-						tol := max(1e-4, 5*torchErr)
-						got := backendtest.RelErr(backendtest.Plain(b, v.Grad), want.F32)
-						t.Logf("gradient of %s: relative error %.3g (PyTorch float32: %.3g)", v.Name, got, torchErr)
-						if got > tol {
-							t.Errorf("gradient of %s: relative error %.3g > %.3g", v.Name, got, tol)
-						}
-						checked++
 					}
 				}
+				checked += checkGradients(t, b, arch, sd, exp, x, labels)
 				if checked < 20 {
 					t.Errorf("only %d expected values checked", checked)
 				}
 			})
 		}
 	}
+}
+
+// checkGradients runs a training step on b with PyTorch's float64 ReLU and
+// max-pooling decisions replayed (see pinned) and compares the gradients
+// with PyTorch's float64 ones. It returns the number of gradients checked.
+func checkGradients(t *testing.T, b backend.Backend, arch string, sd, exp *checkpoint.StateDict, x *tensor.Tensor, labels []int) int {
+	t.Helper()
+	p, err := newPinned(b, exp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := loadModel(t, p, arch, sd)
+	nn.SetTraining(m, true)
+	err = backend.Catch(func() {
+		logits := m.Forward(x)
+		var dlogits tensor.Tensor
+		p.SoftmaxCrossEntropy(&dlogits, logits, labels, 0)
+		m.Backward(&dlogits, false)
+	})
+	if err == nil {
+		err = p.check()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	checked := 0
+	for _, v := range nn.State(m) {
+		want := exp.Get("grad64." + v.Name)
+		if want == nil {
+			continue
+		}
+		if v.Grad == nil {
+			t.Errorf("%s has no gradient", v.Name)
+			continue
+		}
+		got := backendtest.RelErr(backendtest.Plain(b, v.Grad), want.F32)
+		torchErr := backendtest.RelErr(exp.Get("grad."+v.Name).F32, want.F32)
+		t.Logf("gradient of %s: relative error %.3g (PyTorch float32, its own decisions: %.3g)", v.Name, got, torchErr)
+		if got > gradTol {
+			t.Errorf("gradient of %s: relative error %.3g > %.3g", v.Name, got, gradTol)
+		}
+		checked++
+	}
+	return checked
 }
 
 // TestParityPredict runs an image file through resgo's prediction path
