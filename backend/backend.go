@@ -21,9 +21,27 @@
 //     or the input image, needs none).
 //   - A caller that breaks an invariant (mismatched shapes, a tensor in
 //     another backend's layout) gets a panic with an *Error naming the
-//     operation and the shapes; Catch turns such a panic into an error at an
-//     API boundary. Check* functions validate parameters up front and return
-//     errors, for layer constructors.
+//     operation and the shapes. Check* functions validate parameters up
+//     front and return errors, for layer constructors.
+//
+// # Errors
+//
+// Operations report failure by panicking with an *Error, so that a forward
+// or backward pass reads as straight-line code. Two kinds of failure take
+// this one route:
+//   - a broken invariant of the caller's (above);
+//   - a failure of the library underneath at run time: a oneDNN call that
+//     returns a status other than success (out of memory, a primitive oneDNN
+//     does not implement for the shapes and CPU, invalid arguments) panics
+//     with an *Error whose Err is backend/dnnl's *StatusError.
+//
+// On its way up, the model code names the layer that failed: each module's
+// Forward and Backward defers InLayer, which prefixes the *Error's Layer
+// with the name of the child that was running, so the error reads
+// "layer2.0.conv1: dnnl.Conv2D: ...", the path of the state dict. At an API
+// boundary (a command, a training or evaluation step, a request handler) Do
+// runs the work on the backend's worker and returns the *Error as an
+// ordinary error. Panics with other values are bugs and pass through.
 package backend
 
 import (
@@ -166,17 +184,26 @@ type Backend interface {
 	SoftmaxCrossEntropy(dlogits, logits *tensor.Tensor, labels []int, smoothing float32) float64
 }
 
-// Error is the panic value of an operation whose inputs break its contract.
+// Error is the panic value of an operation that fails: its inputs break its
+// contract, or the library underneath failed (see the package doc).
 type Error struct {
 	Op     string  // operation, such as "dnnl.Conv2D"
 	Shapes [][]int // shapes of the operands involved
 	Msg    string  // what is wrong
 	Err    error   // underlying error (for example a oneDNN status), if any
+	// Layer is the module path of the layer that failed, as in the state
+	// dict ("layer2.0.conv1"), filled in by InLayer as the panic unwinds
+	// through the model; "" outside a model.
+	Layer string
 }
 
-// Error returns a message naming the operation, the problem and the shapes.
+// Error returns a message naming the layer (when known), the operation, the
+// problem and the shapes.
 func (e *Error) Error() string {
 	s := e.Op + ": " + e.Msg
+	if e.Layer != "" {
+		s = e.Layer + ": " + s
+	}
 	if len(e.Shapes) > 0 {
 		s += fmt.Sprintf(" (shapes %v)", e.Shapes)
 	}
@@ -202,9 +229,45 @@ func Fail(op, msg string, ts ...*tensor.Tensor) {
 	panic(e)
 }
 
-// Catch runs f and returns the *Error it panicked with, if any; other panics
-// pass through. Use it where a backend operation's failure must become an
-// ordinary error (a command, a request handler).
+// InLayer names the child that was running when an *Error panicked through
+// a module: deferred by the module's Forward or Backward, it prefixes the
+// error's Layer with *child (and a dot) and lets the panic go on. As each
+// container on the way up adds its own child's name, the path ends up as in
+// the state dict: "layer2", "0", "conv1" give "layer2.0.conv1". *child is
+// read only when a panic passes; "" adds nothing. Other panics pass through
+// unchanged.
+//
+//	var at string
+//	defer backend.InLayer(&at)
+//	at = "conv1"
+//	x = m.Conv1.Forward(x)
+func InLayer(child *string) {
+	r := recover()
+	if r == nil {
+		return
+	}
+	if e, ok := r.(*Error); ok && *child != "" {
+		if e.Layer == "" {
+			e.Layer = *child
+		} else {
+			e.Layer = *child + "." + e.Layer
+		}
+	}
+	panic(r)
+}
+
+// Do runs f on b's worker (see Run) and returns the *Error that f panicked
+// with, if any; other panics pass through. It is the boundary between the
+// code that panics with *Error (backends, layers, models) and code that
+// returns errors: wrap a whole forward pass or training step in one Do.
+func Do(b Backend, f func()) error {
+	return Catch(func() { Run(b, f) })
+}
+
+// Catch runs f on the calling goroutine and returns the *Error it panicked
+// with, if any; other panics pass through. At an API boundary use Do, which
+// also runs f on the backend's worker; Catch serves where no backend is at
+// hand, such as a test of one operation.
 func Catch(f func()) (err error) {
 	defer func() {
 		if r := recover(); r != nil {

@@ -24,10 +24,18 @@ type registered struct {
 
 // Register makes a backend available by name. Backends with a higher
 // priority are preferred by Default; the oneDNN backend registers itself
-// with a higher priority than ref when it is built.
+// with a higher priority than ref when it is built. As database/sql's
+// Register, it panics if f is nil or if Register is called twice with the
+// same name: two packages claiming one name is a build mistake.
 func Register(name string, priority int, f Factory) {
 	regMu.Lock()
 	defer regMu.Unlock()
+	if f == nil {
+		panic("backend: Register factory is nil")
+	}
+	if _, dup := registry[name]; dup {
+		panic("backend: Register called twice for backend " + name)
+	}
 	registry[name] = registered{f, priority}
 }
 
@@ -101,7 +109,8 @@ type Runner interface {
 }
 
 // Run calls f through b's Run method if b is a Runner, and directly
-// otherwise. Wrap a whole forward pass or training step in it.
+// otherwise. Wrap a whole forward pass or training step in it, or rather in
+// Do, which also returns a failed operation as an error.
 func Run(b Backend, f func()) {
 	if r, ok := b.(Runner); ok {
 		r.Run(f)

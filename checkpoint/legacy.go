@@ -138,7 +138,34 @@ func (f *pthFile) decodeLegacy(data []byte) (any, error) {
 //     int64 sizes, the int64 strides and the int64 storage offset;
 //   - "pickle": the object, whose persistent ids are tensor keys as strings.
 func (f *pthFile) decodeTar(data []byte) (any, error) {
-	records := map[string][]byte{"storages": nil, "tensors": nil, "pickle": nil}
+	records, err := tarRecords(data)
+	if err != nil {
+		return nil, err
+	}
+	refs, err := decodeTarStorages(records[tarStorages])
+	if err != nil {
+		return nil, err
+	}
+	tensors, err := decodeTarTensors(records[tarTensors], refs)
+	if err != nil {
+		return nil, err
+	}
+	r := &seqReader{data: records[tarPickle]}
+	return r.pickle("object pickle", tarPersistentLoad(tensors, refs))
+}
+
+// The names of the records of the tar format.
+const (
+	tarStorages = "storages"
+	tarTensors  = "tensors"
+	tarPickle   = "pickle"
+)
+
+// tarRecords returns the contents of the tar format's three records, by
+// name. Other files in the archive are ignored; a missing record is an
+// error.
+func tarRecords(data []byte) (map[string][]byte, error) {
+	records := map[string][]byte{tarStorages: nil, tarTensors: nil, tarPickle: nil}
 	tr := tar.NewReader(bytes.NewReader(data))
 	for {
 		hdr, err := tr.Next()
@@ -160,128 +187,181 @@ func (f *pthFile) decodeTar(data []byte) (any, error) {
 		}
 		records[hdr.Name] = b
 	}
-	for name, b := range records {
-		if b == nil {
+	for _, name := range []string{tarStorages, tarTensors, tarPickle} {
+		if records[name] == nil {
 			return nil, fmt.Errorf("tar archive without a %q record: not a torch.save file", name)
 		}
 	}
+	return records, nil
+}
 
-	// Storages, by key, and views of them.
-	refs := make(map[string]*storageRef)
-	r := &seqReader{data: records["storages"]}
-	count, err := r.pickle("storage count", nil)
+// count reads the pickled number of entries that starts a record of the
+// tar format; what ("storage", "tensor") names the entries in errors. A
+// count larger than the record's size is an error.
+func (r *seqReader) count(what string) (int, error) {
+	count, err := r.pickle(what+" count", nil)
 	if err != nil {
-		return nil, err
+		return 0, err
 	}
 	n, ok := toInt(count)
 	if !ok || n < 0 || n > len(r.data) {
-		return nil, fmt.Errorf("bad storage count %v", count)
+		return 0, fmt.Errorf("bad %s count %v", what, count)
 	}
-	for range n {
-		hdr, err := r.pickle("storage header", nil)
-		if err != nil {
-			return nil, err
-		}
-		t, ok := hdr.(*types.Tuple)
-		if !ok || len(*t) != 3 {
-			return nil, fmt.Errorf("storage header is %s, not a (key, location, type) tuple", describe(hdr))
-		}
-		key := fmt.Sprint((*t)[0])
-		class, ok := (*t)[2].(*storageClass)
-		if !ok {
-			return nil, fmt.Errorf("storage %s: type is %s, not a torch storage class", key, describe((*t)[2]))
-		}
-		if class.dtype == "" {
-			return nil, fmt.Errorf("unknown storage type %s", class.name)
-		}
-		s := &torchStorage{key: key, dtype: class.dtype}
-		if err := r.storageData(s); err != nil {
-			return nil, err
-		}
-		s.numel = len(s.data) / dtypeSize(s.dtype)
-		refs[key] = &storageRef{root: s, numel: s.numel}
-	}
-	viewsObj, err := r.pickle("storage views", nil)
+	return n, nil
+}
+
+// decodeTarStorages decodes the "storages" record: the storages, then the
+// views of them. It returns both by key, a storage as a view of all of
+// itself.
+func decodeTarStorages(data []byte) (map[string]*storageRef, error) {
+	refs := make(map[string]*storageRef)
+	r := &seqReader{data: data}
+	n, err := r.count("storage")
 	if err != nil {
 		return nil, err
 	}
+	for range n {
+		s, err := r.tarStorage()
+		if err != nil {
+			return nil, err
+		}
+		refs[s.key] = &storageRef{root: s, numel: s.numel}
+	}
+	if err := r.tarViews(refs); err != nil {
+		return nil, err
+	}
+	return refs, nil
+}
+
+// tarStorage reads one storage of the "storages" record: its pickled
+// (key, location, storage_type) header and its elements.
+func (r *seqReader) tarStorage() (*torchStorage, error) {
+	hdr, err := r.pickle("storage header", nil)
+	if err != nil {
+		return nil, err
+	}
+	t, ok := hdr.(*types.Tuple)
+	if !ok || len(*t) != 3 {
+		return nil, fmt.Errorf("storage header is %s, not a (key, location, type) tuple", describe(hdr))
+	}
+	key := fmt.Sprint((*t)[0])
+	class, ok := (*t)[2].(*storageClass)
+	if !ok {
+		return nil, fmt.Errorf("storage %s: type is %s, not a torch storage class", key, describe((*t)[2]))
+	}
+	if class.dtype == "" {
+		return nil, fmt.Errorf("unknown storage type %s", class.name)
+	}
+	s := &torchStorage{key: key, dtype: class.dtype}
+	if err := r.storageData(s); err != nil {
+		return nil, err
+	}
+	s.numel = len(s.data) / dtypeSize(s.dtype)
+	return s, nil
+}
+
+// tarViews reads the pickled list of storage views that ends the
+// "storages" record and adds each view to refs under its key. A view must
+// lie within a storage or view already in refs.
+func (r *seqReader) tarViews(refs map[string]*storageRef) error {
+	viewsObj, err := r.pickle("storage views", nil)
+	if err != nil {
+		return err
+	}
 	views, ok := viewsObj.(*types.List)
 	if !ok {
-		return nil, fmt.Errorf("storage views are %s, not a list", describe(viewsObj))
+		return fmt.Errorf("storage views are %s, not a list", describe(viewsObj))
 	}
 	for _, v := range *views {
 		t, ok := v.(*types.Tuple)
 		if !ok || len(*t) != 4 {
-			return nil, fmt.Errorf("storage view is %s, not a (key, root, offset, numel) tuple", describe(v))
+			return fmt.Errorf("storage view is %s, not a (key, root, offset, numel) tuple", describe(v))
 		}
 		root := refs[fmt.Sprint((*t)[1])]
 		offset, ok1 := toInt((*t)[2])
 		numel, ok2 := toInt((*t)[3])
 		if root == nil || !ok1 || !ok2 || offset < 0 || numel < 0 || offset > root.numel || numel > root.numel-offset {
-			return nil, fmt.Errorf("bad storage view %v", describe(v))
+			return fmt.Errorf("bad storage view %v", describe(v))
 		}
 		refs[fmt.Sprint((*t)[0])] = &storageRef{root: root.root, offset: offset, numel: numel}
 	}
+	return nil
+}
 
-	// Tensors, by key.
+// decodeTarTensors decodes the "tensors" record into tensors by key, each
+// a view of a storage in refs.
+func decodeTarTensors(data []byte, refs map[string]*storageRef) (map[string]*rawTensor, error) {
 	tensors := make(map[string]*rawTensor)
-	r = &seqReader{data: records["tensors"]}
-	count, err = r.pickle("tensor count", nil)
+	r := &seqReader{data: data}
+	n, err := r.count("tensor")
 	if err != nil {
 		return nil, err
 	}
-	if n, ok = toInt(count); !ok || n < 0 || n > len(r.data) {
-		return nil, fmt.Errorf("bad tensor count %v", count)
-	}
 	for range n {
-		hdr, err := r.pickle("tensor header", nil)
+		key, rt, err := r.tarTensor(refs)
 		if err != nil {
 			return nil, err
 		}
-		t, ok := hdr.(*types.Tuple)
-		if !ok || len(*t) != 3 {
-			return nil, fmt.Errorf("tensor header is %s, not a (key, storage, type) tuple", describe(hdr))
-		}
-		key := fmt.Sprint((*t)[0])
-		ref := refs[fmt.Sprint((*t)[1])]
-		if ref == nil {
-			return nil, fmt.Errorf("tensor %s: unknown storage %v", key, (*t)[1])
-		}
-		b, err := r.bytes("tensor "+key, 8)
-		if err != nil {
-			return nil, err
-		}
-		ndim := int(int32(binary.LittleEndian.Uint32(b)))
-		if ndim < 0 || ndim > 64 {
-			return nil, fmt.Errorf("tensor %s: bad rank %d", key, ndim)
-		}
-		rt := &rawTensor{storage: ref, size: make([]int, ndim), stride: make([]int, ndim)}
-		for _, dst := range [][]int{rt.size, rt.stride} {
-			for i := range dst {
-				v, err := r.int64("tensor " + key)
-				if err != nil {
-					return nil, err
-				}
-				if v < 0 || v > 1<<40 {
-					return nil, fmt.Errorf("tensor %s: bad size or stride %d", key, v)
-				}
-				dst[i] = int(v)
-			}
-		}
-		offset, err := r.int64("tensor " + key)
-		if err != nil {
-			return nil, err
-		}
-		if offset < 0 || offset > 1<<40 {
-			return nil, fmt.Errorf("tensor %s: bad storage offset %d", key, offset)
-		}
-		rt.offset = int(offset)
 		tensors[key] = rt
 	}
+	return tensors, nil
+}
 
-	// The object, whose persistent ids name tensors.
-	r = &seqReader{data: records["pickle"]}
-	return r.pickle("object pickle", func(pid any) (any, error) {
+// tarTensor reads one tensor of the "tensors" record: its pickled (key,
+// storage_key, tensor_type) header, its int32 rank and 4 bytes of padding,
+// then its int64 sizes, strides and storage offset. It returns the key and
+// the tensor.
+func (r *seqReader) tarTensor(refs map[string]*storageRef) (string, *rawTensor, error) {
+	hdr, err := r.pickle("tensor header", nil)
+	if err != nil {
+		return "", nil, err
+	}
+	t, ok := hdr.(*types.Tuple)
+	if !ok || len(*t) != 3 {
+		return "", nil, fmt.Errorf("tensor header is %s, not a (key, storage, type) tuple", describe(hdr))
+	}
+	key := fmt.Sprint((*t)[0])
+	ref := refs[fmt.Sprint((*t)[1])]
+	if ref == nil {
+		return "", nil, fmt.Errorf("tensor %s: unknown storage %v", key, (*t)[1])
+	}
+	b, err := r.bytes("tensor "+key, 8)
+	if err != nil {
+		return "", nil, err
+	}
+	ndim := int(int32(binary.LittleEndian.Uint32(b)))
+	if ndim < 0 || ndim > 64 {
+		return "", nil, fmt.Errorf("tensor %s: bad rank %d", key, ndim)
+	}
+	rt := &rawTensor{storage: ref, size: make([]int, ndim), stride: make([]int, ndim)}
+	for _, dst := range [][]int{rt.size, rt.stride} {
+		for i := range dst {
+			v, err := r.int64("tensor " + key)
+			if err != nil {
+				return "", nil, err
+			}
+			if v < 0 || v > 1<<40 {
+				return "", nil, fmt.Errorf("tensor %s: bad size or stride %d", key, v)
+			}
+			dst[i] = int(v)
+		}
+	}
+	offset, err := r.int64("tensor " + key)
+	if err != nil {
+		return "", nil, err
+	}
+	if offset < 0 || offset > 1<<40 {
+		return "", nil, fmt.Errorf("tensor %s: bad storage offset %d", key, offset)
+	}
+	rt.offset = int(offset)
+	return key, rt, nil
+}
+
+// tarPersistentLoad resolves the persistent ids of the "pickle" record: a
+// string names a tensor (or a storage) by key; a tuple is a pickled
+// module's class and source, kept opaque.
+func tarPersistentLoad(tensors map[string]*rawTensor, refs map[string]*storageRef) func(any) (any, error) {
+	return func(pid any) (any, error) {
 		switch id := pid.(type) {
 		case string:
 			if t := tensors[id]; t != nil {
@@ -296,5 +376,5 @@ func (f *pthFile) decodeTar(data []byte) (any, error) {
 			return &opaqueClass{module: "module", name: "source"}, nil
 		}
 		return nil, fmt.Errorf("persistent id is %s", describe(pid))
-	})
+	}
 }

@@ -9,6 +9,8 @@ import (
 	"math"
 	"path/filepath"
 	"strings"
+
+	"github.com/resgo/resgo/internal/atomicfile"
 )
 
 // WritePTH writes a state dict as PyTorch's torch.save does (the zip
@@ -21,7 +23,7 @@ func WritePTH(path string, sd *StateDict) error {
 	if top == "" {
 		top = "archive"
 	}
-	return WriteFileAtomic(path, func(w io.Writer) error { return EncodePTH(w, sd, top) })
+	return atomicfile.Write(path, func(w io.Writer) error { return EncodePTH(w, sd, top) })
 }
 
 // EncodePTH writes sd in torch.save's zip format with the given top folder

@@ -10,6 +10,8 @@ import (
 	"math"
 	"os"
 	"sort"
+
+	"github.com/resgo/resgo/internal/atomicfile"
 )
 
 // maxSafetensorsHeader is the largest header the reference implementation
@@ -133,10 +135,11 @@ func decodeSafetensors(name string, data []byte) (*StateDict, error) {
 	return sd, nil
 }
 
-// WriteSafetensors writes sd to a safetensors file, atomically (see
-// WriteFileAtomic). See EncodeSafetensors for the layout.
+// WriteSafetensors writes sd to a safetensors file, atomically (readers see
+// either the old file or the complete new one). See EncodeSafetensors for
+// the layout.
 func WriteSafetensors(path string, sd *StateDict) error {
-	return WriteFileAtomic(path, func(w io.Writer) error {
+	return atomicfile.Write(path, func(w io.Writer) error {
 		if err := encodeSafetensors(w, sd); err != nil {
 			return fmt.Errorf("checkpoint: %s: safetensors: %w", path, err)
 		}

@@ -1,6 +1,6 @@
 // Package checkpoint reads and writes model weights: PyTorch .pth state
-// dicts (zip, legacy and the early tar format), safetensors files, and
-// torchvision's published ResNet weights, which it downloads and verifies.
+// dicts (zip, legacy and the early tar format) and safetensors files, and
+// loads them into modules.
 //
 // Every reader returns a StateDict: the tensors of a model by name, in the
 // order the file lists them, with their values converted to float32 (and
@@ -8,7 +8,8 @@
 // num_batches_tracked).
 //
 // Readers never panic on corrupt input; their errors name the file and the
-// problem. Writers write atomically (see WriteFileAtomic).
+// problem. Writers write atomically: readers see either the old file or the
+// complete new one.
 package checkpoint
 
 import (

@@ -43,6 +43,8 @@ func ReadIDX(path string) (*IDX, error) {
 	defer f.Close()
 	br := bufio.NewReaderSize(f, 1<<16)
 	var r io.Reader = br
+	// A file too short or unreadable for Peek is not gzip'd; readIDX
+	// reports the problem when it reads the header.
 	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
 		zr, err := gzip.NewReader(br)
 		if err != nil {

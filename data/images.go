@@ -1,7 +1,7 @@
 // Package data provides what training and prediction read: image files
 // (JPEG, PNG, GIF, BMP, TIFF, WebP), folders of images with one subfolder
-// per class, Fashion-MNIST, and a loader that decodes and augments on
-// worker goroutines.
+// per class, Fashion-MNIST, the command line's dataset specs (Open), and a
+// loader that decodes and augments on worker goroutines.
 package data
 
 import (

@@ -18,6 +18,8 @@ import (
 	"github.com/resgo/resgo/charts"
 	"github.com/resgo/resgo/checkpoint"
 	"github.com/resgo/resgo/data"
+	"github.com/resgo/resgo/internal/trainview"
+	"github.com/resgo/resgo/modelfile"
 	"github.com/resgo/resgo/train"
 	"github.com/resgo/resgo/transform"
 )
@@ -31,9 +33,6 @@ type Options struct {
 	// Epochs of the ResNet-20 training (0: 8, or 1 with Quick).
 	Epochs int
 }
-
-// Norm is Fashion-MNIST's mean and standard deviation.
-var Norm = transform.Normalization{Mean: []float32{0.2860}, Std: []float32{0.3530}}
 
 // TransferRow is one line of the transfer-learning table.
 type TransferRow struct {
@@ -58,14 +57,16 @@ type Result struct {
 	CurvesPNG string // path of the transfer curves
 }
 
-// settings returns the demo's training settings for ResNet-20.
-func settings(out string, epochs, batch int, lr float64, seed uint64) train.Config {
+// settings returns the demo's training settings for ResNet-20, showing the
+// training on log and drawing its curves into out.
+func settings(out string, epochs, batch int, lr float64, seed uint64, log io.Writer) train.Config {
 	cfg := train.Defaults("resnet20")
 	cfg.Out, cfg.Epochs, cfg.Batch, cfg.Seed = out, epochs, batch, seed
+	cfg.Hooks = trainview.Hooks(log, false, out)
 	cfg.Optimizer, cfg.LR, cfg.Momentum, cfg.WeightDecay = "sgd", lr, 0.9, 5e-4
 	cfg.Schedule = "cosine"
 	cfg.Augment = transform.SmallImageTrain(28, 2)
-	cfg.Eval = transform.Preset{Channels: 1, Norm: Norm}
+	cfg.Eval = transform.Preset{Channels: 1, Norm: data.FashionMNISTNorm}
 	return cfg
 }
 
@@ -73,18 +74,11 @@ func settings(out string, epochs, batch int, lr float64, seed uint64) train.Conf
 // everything into opt.Out.
 func Run(ctx context.Context, b backend.Backend, opt Options, log io.Writer) (*Result, error) {
 	start := time.Now()
-	dir := opt.Data
-	if dir == "" {
-		dir = data.FashionMNISTDir
-	}
-	trainAll, err := data.FashionMNIST(dir, true)
-	if err != nil {
-		return nil, fmt.Errorf("%w (install it with: apt-get install dataset-fashion-mnist)", err)
-	}
-	testAll, err := data.FashionMNIST(dir, false)
+	sets, err := data.Open(data.FashionMNISTName, data.OpenOptions{FashionMNISTDir: opt.Data})
 	if err != nil {
 		return nil, err
 	}
+	trainAll, testAll := sets.Train, sets.Val
 	if err := os.MkdirAll(opt.Out, 0o755); err != nil {
 		return nil, err
 	}
@@ -103,7 +97,7 @@ func Run(ctx context.Context, b backend.Backend, opt Options, log io.Writer) (*R
 		full = data.TakePerClass(trainAll, 1500, opt.Seed)
 	}
 	fmt.Fprintf(log, "\n== 1. ResNet-20 on Fashion-MNIST: %d training images, %d test images, %d epochs ==\n", full.Len(), testAll.Len(), epochs)
-	hist, err := trainRun(ctx, b, settings(filepath.Join(opt.Out, "resnet20"), epochs, 128, 0.1, opt.Seed), full, testAll, log)
+	hist, err := trainRun(ctx, b, settings(filepath.Join(opt.Out, "resnet20"), epochs, 128, 0.1, opt.Seed, log), full, testAll, log)
 	if err != nil {
 		return nil, err
 	}
@@ -112,13 +106,14 @@ func Run(ctx context.Context, b backend.Backend, opt Options, log io.Writer) (*R
 	// 2. Transfer learning: pretrain on T-shirt/top, Trouser, Pullover,
 	// Dress, Coat; learn Sandal, Shirt, Sneaker, Bag, Ankle boot from 100
 	// images per class.
-	srcTrain, err := data.SelectClasses(trainAll, []int{0, 1, 2, 3, 4})
+	srcTrain, srcTest, err := selectClasses(trainAll, testAll, []int{0, 1, 2, 3, 4})
 	if err != nil {
 		return nil, err
 	}
-	srcTest, _ := data.SelectClasses(testAll, []int{0, 1, 2, 3, 4})
-	tgtAll, _ := data.SelectClasses(trainAll, []int{5, 6, 7, 8, 9})
-	tgtTest, _ := data.SelectClasses(testAll, []int{5, 6, 7, 8, 9})
+	tgtAll, tgtTest, err := selectClasses(trainAll, testAll, []int{5, 6, 7, 8, 9})
+	if err != nil {
+		return nil, err
+	}
 	tgtTrain := data.TakePerClass(tgtAll, 100, opt.Seed)
 	preEpochs, tEpochs := 3, 15
 	var src data.Dataset = srcTrain
@@ -128,13 +123,13 @@ func Run(ctx context.Context, b backend.Backend, opt Options, log io.Writer) (*R
 	}
 	fmt.Fprintf(log, "\n== 2. Transfer learning ==\npretraining on %s: %d images, %d epochs\n", strings.Join(srcTrain.Classes(), ", "), src.Len(), preEpochs)
 	preDir := filepath.Join(opt.Out, "transfer", "pretrain")
-	res.Source, err = trainRun(ctx, b, settings(preDir, preEpochs, 128, 0.1, opt.Seed), src, srcTest, log)
+	res.Source, err = trainRun(ctx, b, settings(preDir, preEpochs, 128, 0.1, opt.Seed, log), src, srcTest, log)
 	if err != nil {
 		return nil, err
 	}
 	// The pretrained network, as a plain state dict (like a torchvision
 	// .pth): the best checkpoint's weights.
-	pre, _, err := checkpoint.LoadModel(b, filepath.Join(preDir, train.BestFile))
+	pre, _, err := modelfile.Load(b, filepath.Join(preDir, train.BestFile))
 	if err != nil {
 		return nil, err
 	}
@@ -146,10 +141,12 @@ func Run(ctx context.Context, b backend.Backend, opt Options, log io.Writer) (*R
 	fmt.Fprintf(log, "target: %s, %d training images (100 per class), %d test images, %d epochs each way\n",
 		strings.Join(tgtAll.Classes(), ", "), tgtTrain.Len(), tgtTest.Len(), tEpochs)
 	for _, way := range []string{"scratch", "head", "from:layer3", "all"} {
-		cfg := settings(filepath.Join(opt.Out, "transfer", strings.ReplaceAll(way, ":", "-")), tEpochs, 32, 0.01, opt.Seed)
+		cfg := settings(filepath.Join(opt.Out, "transfer", strings.ReplaceAll(way, ":", "-")), tEpochs, 32, 0.01, opt.Seed, log)
 		if way != "scratch" {
 			cfg.Weights = weights
-			cfg.Transfer, _ = train.ParseTransfer(way)
+			if cfg.Transfer, err = train.ParseTransfer(way); err != nil {
+				return nil, err
+			}
 		}
 		fmt.Fprintf(log, "\n-- %s --\n", way)
 		tr, err := train.New(b, cfg, tgtTrain, tgtTest, log)
@@ -179,6 +176,18 @@ func Run(ctx context.Context, b backend.Backend, opt Options, log io.Writer) (*R
 		return nil, err
 	}
 	return res, nil
+}
+
+// selectClasses keeps the given classes of a training and a test set (see
+// data.SelectClasses).
+func selectClasses(trainDS, testDS data.Dataset, classes []int) (tr, te *data.View, err error) {
+	if tr, err = data.SelectClasses(trainDS, classes); err != nil {
+		return nil, nil, err
+	}
+	if te, err = data.SelectClasses(testDS, classes); err != nil {
+		return nil, nil, err
+	}
+	return tr, te, nil
 }
 
 // trainRun trains one configuration and returns its history.

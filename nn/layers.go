@@ -209,7 +209,10 @@ func (s *Sequential) SetTraining(bool) {}
 
 // Forward runs the layers in order.
 func (s *Sequential) Forward(x *tensor.Tensor) *tensor.Tensor {
+	var at string // the layer running, to name it in an error
+	defer backend.InLayer(&at)
 	for _, l := range s.Layers {
+		at = l.Name
 		x = l.Module.Forward(x)
 	}
 	return x
@@ -219,34 +222,65 @@ func (s *Sequential) Forward(x *tensor.Tensor) *tensor.Tensor {
 // input gradient is computed only when some earlier layer has trainable
 // parameters or the caller needs it, so a frozen prefix costs nothing.
 func (s *Sequential) Backward(dy *tensor.Tensor, needInput bool) *tensor.Tensor {
-	return BackwardChain(modulesOf(s.Layers), dy, needInput)
+	return BackwardChain(s.Layers, dy, needInput)
 }
 
-func modulesOf(cs []Child) []Module {
-	ms := make([]Module, len(cs))
-	for i, c := range cs {
-		ms[i] = c.Module
-	}
-	return ms
-}
-
-// BackwardChain runs the backward pass of modules that were applied in
-// order, from the last to the first. The input gradient of module i is
-// computed only if needInput is set or a module before i is trainable; once
-// neither holds, the remaining (frozen) modules are skipped.
-func BackwardChain(mods []Module, dy *tensor.Tensor, needInput bool) *tensor.Tensor {
-	// need[i]: does anything before module i want a gradient?
-	need := make([]bool, len(mods))
-	acc := needInput
-	for i := range mods {
-		need[i] = acc
-		acc = acc || Trainable(mods[i])
+// BackwardChain runs the backward pass of the named modules that were
+// applied in order, from the last to the first, as a Backprop does: the
+// input gradient of module i is computed only if needInput is set or a
+// module before i is trainable; once neither holds, the remaining (frozen)
+// modules are skipped. An *Error panicking through it names the module.
+func BackwardChain(mods []Child, dy *tensor.Tensor, needInput bool) *tensor.Tensor {
+	var at string // the module running, to name it in an error
+	defer backend.InLayer(&at)
+	bp := Backprop{needInput: needInput}
+	for _, c := range mods {
+		bp.left += trainableParams(c.Module)
 	}
 	for i := len(mods) - 1; i >= 0; i-- {
-		if !need[i] && !Trainable(mods[i]) {
-			return nil
-		}
-		dy = mods[i].Backward(dy, need[i])
+		at = mods[i].Name
+		dy = bp.Step(mods[i].Module, dy)
 	}
 	return dy
+}
+
+// Backprop is a backward pass in progress through modules that ran one
+// after the other in the forward pass, stepped through from the last to the
+// first. It asks a module for its input gradient only when the caller needs
+// the input gradient of the whole or a module before it has trainable
+// parameters; once neither holds, the remaining (frozen) modules are
+// skipped: Step runs nothing and returns nil.
+type Backprop struct {
+	needInput bool
+	left      int  // trainable parameters of the modules not stepped through yet
+	done      bool // the remaining modules need no backward pass
+}
+
+// NewBackprop starts the backward pass of mods, whose trainable parameters
+// must together be those of the modules that Step will be given: a whole
+// model that is then walked part by part, say. needInput says whether the
+// caller needs the gradient with respect to the first module's input.
+func NewBackprop(needInput bool, mods ...Module) Backprop {
+	bp := Backprop{needInput: needInput}
+	for _, m := range mods {
+		bp.left += trainableParams(m)
+	}
+	return bp
+}
+
+// Step runs mod's backward pass on dy, the gradient with respect to its
+// output, and returns the gradient with respect to its input: nil when no
+// module before mod (nor the caller) needs it.
+func (bp *Backprop) Step(mod Module, dy *tensor.Tensor) *tensor.Tensor {
+	if bp.done {
+		return nil
+	}
+	n := trainableParams(mod)
+	bp.left -= n
+	need := bp.needInput || bp.left > 0
+	bp.done = !need
+	if !need && n == 0 {
+		return nil
+	}
+	return mod.Backward(dy, need)
 }

@@ -171,5 +171,20 @@ func setFrozen(m Module, frozen bool) {
 // Trainable reports whether m or a descendant has a parameter that is not
 // frozen.
 func Trainable(m Module) bool {
-	return len(Params(m, true)) > 0
+	return trainableParams(m) > 0
+}
+
+// trainableParams counts the parameters of m and its descendants that are
+// not frozen.
+func trainableParams(m Module) int {
+	n := 0
+	for _, v := range m.Vars() {
+		if v.Kind == Parameter && !v.Frozen {
+			n++
+		}
+	}
+	for _, c := range m.Children() {
+		n += trainableParams(c.Module)
+	}
+	return n
 }

@@ -1,6 +1,7 @@
 package nn_test
 
 import (
+	"errors"
 	"math"
 	"strings"
 	"testing"
@@ -200,4 +201,26 @@ func TestSequentialSkipsFrozenPrefix(t *testing.T) {
 	if strings.Join(names, ",") != "0.weight,2.weight,3.weight,3.bias,3.running_mean,3.running_var,3.num_batches_tracked" {
 		t.Errorf("state names %v", names)
 	}
+}
+
+func TestErrorsNameTheLayer(t *testing.T) {
+	b := ref.New(1)
+	conv, _ := nn.NewConv2d(b, 2, 4, 3, 1, 1, 1, false)
+	seq := nn.NewSequential(conv, nn.NewSequential(nn.NewReLU(b), nn.NewBatchNorm2d(b, 4)))
+	check := func(what string, err error, op string) {
+		t.Helper()
+		var e *backend.Error
+		if !errors.As(err, &e) || e.Layer != "1.1" || e.Op != op || !strings.HasPrefix(err.Error(), "1.1: "+op+": ") {
+			t.Errorf("%s: %v; want an *Error of %s in layer 1.1", what, err, op)
+		}
+	}
+	// One value per channel: the batch norm fails in training.
+	err := backend.Catch(func() { seq.Forward(backendtest.Rand(1, 1, 2, 1, 1)) })
+	check("forward", err, "nn.BatchNorm2d")
+	// A gradient of the wrong shape: the last layer's backward pass fails.
+	err = backend.Catch(func() {
+		seq.Forward(backendtest.Rand(2, 2, 2, 3, 3))
+		seq.Backward(backendtest.Rand(3, 2, 4, 2, 2), false)
+	})
+	check("backward", err, "ref.BatchNormBackward")
 }

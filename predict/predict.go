@@ -91,13 +91,14 @@ func (c *Classifier) forward(images []*transform.Image) ([]float32, error) {
 	}
 	var out []float32
 	b := c.Model.Backend()
-	err := backend.Catch(func() {
-		backend.Run(b, func() {
-			y := c.Model.Forward(&c.x)
-			out = append([]float32(nil), backend.Values(b, y)...)
-		})
+	err := backend.Do(b, func() {
+		y := c.Model.Forward(&c.x)
+		out = append([]float32(nil), backend.Values(b, y)...)
 	})
-	return out, err
+	if err != nil {
+		return nil, fmt.Errorf("predict: %s: %w", c.Model.Name, err)
+	}
+	return out, nil
 }
 
 // topK returns the k most probable classes of one row of logits.

@@ -14,9 +14,12 @@ package serve
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"image"
 	"io"
+	"log"
+	"mime"
 	"net/http"
 	"strconv"
 	"sync"
@@ -44,7 +47,11 @@ func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /predict", s.predict)
 	mux.HandleFunc("GET /info", s.info)
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		if _, err := io.WriteString(w, "ok\n"); err != nil {
+			log.Printf("serve: writing the health check: %v", err)
+		}
+	})
 	return mux
 }
 
@@ -91,14 +98,21 @@ func (s *Server) predict(w http.ResponseWriter, r *http.Request) {
 // multipart field "image", or the whole body.
 func readImage(r *http.Request) ([]byte, string, error) {
 	r.Body = http.MaxBytesReader(nil, r.Body, MaxImageBytes)
-	if ct := r.Header.Get("Content-Type"); len(ct) >= 19 && ct[:19] == "multipart/form-data" {
+	// A multipart form by its media type, even with a bad parameter (which
+	// FormFile then reports). Any other Content-Type, or one that does not
+	// parse, sends the body as the image, whose decoding says what is wrong.
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if (err == nil || errors.Is(err, mime.ErrInvalidMediaParameter)) && mt == "multipart/form-data" {
 		f, h, err := r.FormFile("image")
 		if err != nil {
 			return nil, "", fmt.Errorf("multipart form without an \"image\" file: %w", err)
 		}
 		defer f.Close()
 		raw, err := io.ReadAll(f)
-		return raw, h.Filename, err
+		if err != nil {
+			return nil, "", fmt.Errorf("reading the image %s: %w", h.Filename, err)
+		}
+		return raw, h.Filename, nil
 	}
 	raw, err := io.ReadAll(r.Body)
 	if err != nil {
@@ -110,10 +124,15 @@ func readImage(r *http.Request) ([]byte, string, error) {
 	return raw, "body", nil
 }
 
+// writeJSON answers with status and v as JSON. A failure to write is
+// logged: the status is sent, nothing is left to tell the client (who may
+// have gone away).
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(v)
+	if err := json.NewEncoder(w).Encode(v); err != nil {
+		log.Printf("serve: writing the response: %v", err)
+	}
 }
 
 func writeError(w http.ResponseWriter, status int, err error) {

@@ -95,6 +95,10 @@ func TestBadRequests(t *testing.T) {
 		{"", "image/png", "", "empty request body"},
 		{"", "image/jpeg", "not a jpeg at all", "not a readable image"},
 		{"?topk=zero", "image/png", "x", "topk"},
+		// Multipart by the media type, whatever its case and parameters.
+		{"", "Multipart/Form-Data; boundary=xyz", "not a form", "multipart form without"},
+		{"", "multipart/form-data; boundary", "not a form", "multipart form without"},
+		{"", "image/png; q", "not a png", "not a readable image"},
 	} {
 		resp, err := http.Post(srv.URL+"/predict"+c.query, c.ctype, strings.NewReader(c.body))
 		if err != nil {

@@ -2,15 +2,9 @@ package train
 
 import (
 	"context"
-	"encoding/csv"
 	"fmt"
-	"io"
-	"path/filepath"
-	"strconv"
 
 	"github.com/resgo/resgo/backend"
-	"github.com/resgo/resgo/charts"
-	"github.com/resgo/resgo/checkpoint"
 	"github.com/resgo/resgo/data"
 	"github.com/resgo/resgo/models/resnet"
 	"github.com/resgo/resgo/nn"
@@ -80,12 +74,10 @@ func Evaluate(ctx context.Context, m *resnet.Model, loader *data.Loader, smoothi
 		}
 		var loss float64
 		var logits []float32
-		err := backend.Catch(func() {
-			backend.Run(b, func() {
-				y := m.Forward(batch.X)
-				loss = b.SoftmaxCrossEntropy(nil, y, batch.Labels, float32(smoothing))
-				logits = backend.Values(b, y)
-			})
+		err := backend.Do(b, func() {
+			y := m.Forward(batch.X)
+			loss = b.SoftmaxCrossEntropy(nil, y, batch.Labels, float32(smoothing))
+			logits = backend.Values(b, y)
 		})
 		if err != nil {
 			return nil, err
@@ -111,40 +103,4 @@ func Evaluate(ctx context.Context, m *resnet.Model, loader *data.Loader, smoothi
 		res.Loss, res.Accuracy = sum/float64(res.Images), float64(correct)/float64(res.Images)
 	}
 	return res, nil
-}
-
-// writeHistory writes history.csv and curves.png.
-func (t *Trainer) writeHistory() error {
-	if err := WriteHistory(filepath.Join(t.cfg.Out, HistoryFile), t.state.History); err != nil {
-		return err
-	}
-	return PlotHistory(filepath.Join(t.cfg.Out, CurvesFile), t.state.History)
-}
-
-// WriteHistory writes the per-epoch statistics as CSV, atomically.
-func WriteHistory(path string, hist []EpochStats) error {
-	return checkpoint.WriteFileAtomic(path, func(w io.Writer) error {
-		cw := csv.NewWriter(w)
-		cw.Write([]string{"epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "seconds", "images_per_sec"})
-		f := func(v float64) string { return strconv.FormatFloat(v, 'g', 6, 64) }
-		for _, h := range hist {
-			cw.Write([]string{strconv.Itoa(h.Epoch), f(h.LR), f(h.TrainLoss), f(h.TrainAcc), f(h.ValLoss), f(h.ValAcc), f(h.Seconds), f(h.ImagesPerSec)})
-		}
-		cw.Flush()
-		return cw.Error()
-	})
-}
-
-// PlotHistory draws loss and accuracy per epoch, training and validation.
-func PlotHistory(path string, hist []EpochStats) error {
-	var ep, tl, vl, ta, va []float64
-	for _, h := range hist {
-		ep = append(ep, float64(h.Epoch))
-		tl, vl = append(tl, h.TrainLoss), append(vl, h.ValLoss)
-		ta, va = append(ta, h.TrainAcc), append(va, h.ValAcc)
-	}
-	return charts.Curves(path, "epoch", []charts.Panel{
-		{Title: "Loss", YLabel: "cross-entropy", Series: []charts.Series{{Name: "train", X: ep, Y: tl}, {Name: "validation", X: ep, Y: vl}}},
-		{Title: "Accuracy", YLabel: "accuracy", Series: []charts.Series{{Name: "train", X: ep, Y: ta}, {Name: "validation", X: ep, Y: va}}, LegendBottom: true},
-	})
 }

@@ -6,7 +6,7 @@ import (
 	"strings"
 
 	"github.com/resgo/resgo/backend"
-	"github.com/resgo/resgo/checkpoint"
+	"github.com/resgo/resgo/modelfile"
 	"github.com/resgo/resgo/models/resnet"
 	"github.com/resgo/resgo/nn"
 )
@@ -70,12 +70,12 @@ func (t Transfer) Apply(m *resnet.Model) error {
 }
 
 // Pretrained builds arch with the given weights (see
-// checkpoint.LoadPretrained) and replaces its head with a new one for
+// modelfile.LoadPretrained) and replaces its head with a new one for
 // numClasses classes, as the tutorial does (load_weights.py, option 1). For
 // torchvision's weights it also returns their table entry, whose
 // preprocessing training must use; nil otherwise.
-func Pretrained(b backend.Backend, arch, weights string, numClasses int, seed uint64) (*resnet.Model, *checkpoint.Weights, error) {
-	m, w, err := checkpoint.LoadPretrained(b, arch, weights, seed)
+func Pretrained(b backend.Backend, arch, weights string, numClasses int, seed uint64) (*resnet.Model, *resnet.Weights, error) {
+	m, w, err := modelfile.LoadPretrained(b, arch, weights, seed)
 	if err != nil {
 		return nil, nil, err
 	}

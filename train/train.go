@@ -1,8 +1,9 @@
 // Package train trains a ResNet on a dataset the way the tutorial's
 // train.py does, and more: the three transfer-learning modes, validation
 // after every epoch, the best and the last checkpoint written atomically,
-// class_indices.json, a history CSV and a PNG of the curves, and an exact
-// resume after an interruption.
+// class_indices.json, a history CSV, and an exact resume after an
+// interruption. It shows nothing itself: its caller follows the training
+// through Hooks.
 package train
 
 import (
@@ -15,6 +16,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -22,6 +24,8 @@ import (
 	"github.com/resgo/resgo/backend"
 	"github.com/resgo/resgo/checkpoint"
 	"github.com/resgo/resgo/data"
+	"github.com/resgo/resgo/internal/atomicfile"
+	"github.com/resgo/resgo/modelfile"
 	"github.com/resgo/resgo/models/resnet"
 	"github.com/resgo/resgo/nn"
 	"github.com/resgo/resgo/optim"
@@ -62,25 +66,13 @@ type Config struct {
 
 	Workers int    `json:"-"` // loader goroutines (0: one per CPU)
 	Out     string `json:"-"` // output folder
-	Quiet   bool   `json:"-"` // no progress bars
+	Hooks   Hooks  `json:"-"` // how the caller follows the training
 }
 
 // Defaults returns the tutorial's settings for arch.
 func Defaults(arch string) Config {
 	return Config{Arch: arch, Epochs: 3, Batch: 16, Optimizer: "adam", LR: 1e-4, Momentum: 0.9,
 		Schedule: "constant", Gamma: 0.1, Augment: transform.ImageNetTrain, Eval: transform.ImageNetV1}
-}
-
-// EpochStats is one row of the history.
-type EpochStats struct {
-	Epoch        int     `json:"epoch"`
-	LR           float64 `json:"lr"`
-	TrainLoss    float64 `json:"train_loss"`
-	TrainAcc     float64 `json:"train_acc"`
-	ValLoss      float64 `json:"val_loss"`
-	ValAcc       float64 `json:"val_acc"`
-	Seconds      float64 `json:"seconds"`
-	ImagesPerSec float64 `json:"images_per_sec"`
 }
 
 // State is the training state kept in the last checkpoint, enough to
@@ -125,16 +117,16 @@ const (
 	LastFile    = "last.safetensors"
 	ClassFile   = "class_indices.json"
 	HistoryFile = "history.csv"
-	CurvesFile  = "curves.png"
 )
 
 // New prepares a training of a new model (random or pretrained weights).
+// log receives a line for each unreadable image the training skips.
 func New(b backend.Backend, cfg Config, trainDS, valDS data.Dataset, log io.Writer) (*Trainer, error) {
 	classes := trainDS.Classes()
 	var m *resnet.Model
 	var err error
 	if cfg.Weights != "" {
-		var w *checkpoint.Weights
+		var w *resnet.Weights
 		m, w, err = Pretrained(b, cfg.Arch, cfg.Weights, len(classes), cfg.Seed)
 		if err != nil {
 			return nil, err
@@ -171,10 +163,10 @@ func New(b backend.Backend, cfg Config, trainDS, valDS data.Dataset, log io.Writ
 
 // Resume prepares to continue the training whose last checkpoint is in
 // cfg.Out, with the settings it was started with (cfg's Epochs may extend
-// it; Out, Workers and Quiet are taken from cfg).
+// it; Out, Workers and Hooks are taken from cfg).
 func Resume(b backend.Backend, cfg Config, trainDS, valDS data.Dataset, log io.Writer) (*Trainer, error) {
 	path := filepath.Join(cfg.Out, LastFile)
-	m, meta, err := checkpoint.LoadModel(b, path)
+	m, meta, err := modelfile.Load(b, path)
 	if err != nil {
 		return nil, err
 	}
@@ -183,11 +175,11 @@ func Resume(b backend.Backend, cfg Config, trainDS, valDS data.Dataset, log io.W
 		return nil, fmt.Errorf("%s: no training state to resume: %w", path, err)
 	}
 	saved := st.Config
-	saved.Out, saved.Workers, saved.Quiet = cfg.Out, cfg.Workers, cfg.Quiet
+	saved.Out, saved.Workers, saved.Hooks = cfg.Out, cfg.Workers, cfg.Hooks
 	if cfg.Epochs > saved.Epochs {
 		saved.Epochs = cfg.Epochs
 	}
-	if fmt.Sprint(meta.Classes) != fmt.Sprint(trainDS.Classes()) {
+	if !slices.Equal(meta.Classes, trainDS.Classes()) {
 		return nil, fmt.Errorf("%s was trained on classes %v, the data has %v", path, meta.Classes, trainDS.Classes())
 	}
 	if err := saved.Transfer.Apply(m); err != nil {
@@ -198,7 +190,7 @@ func Resume(b backend.Backend, cfg Config, trainDS, valDS data.Dataset, log io.W
 	if err := t.setup(); err != nil {
 		return nil, err
 	}
-	sd, _, err := checkpoint.ReadModel(path)
+	sd, _, err := modelfile.Read(path)
 	if err != nil {
 		return nil, err
 	}
@@ -282,9 +274,10 @@ func (t *Trainer) TrainableParams() int {
 func (t *Trainer) History() []EpochStats { return t.state.History }
 
 // Run trains until the configured number of epochs, validating after each
-// and writing the checkpoints, class_indices.json, the history and the
-// curves into the output folder. When ctx is cancelled it stops after the
-// current step, writes the last checkpoint and returns ErrInterrupted.
+// and writing the checkpoints, class_indices.json and the history into the
+// output folder, and calls the configured Hooks as it goes. When ctx is
+// cancelled it stops after the current step, writes the last checkpoint
+// and returns ErrInterrupted.
 func (t *Trainer) Run(ctx context.Context) ([]EpochStats, error) {
 	c := t.cfg
 	if err := os.MkdirAll(c.Out, 0o755); err != nil {
@@ -321,9 +314,13 @@ func (t *Trainer) Run(ctx context.Context) ([]EpochStats, error) {
 		st := EpochStats{Epoch: epoch + 1, LR: t.opt.LR(), TrainLoss: t.state.LossSum / float64(max(1, t.state.Seen)),
 			TrainAcc: float64(t.state.Correct) / float64(max(1, t.state.Seen)), Seconds: t.state.Elapsed}
 		st.ImagesPerSec = float64(t.state.Seen) / max(st.Seconds, 1e-9)
-		vbar := t.progress(fmt.Sprintf("valid epoch[%d/%d]", epoch+1, c.Epochs), val.Len())
-		res, err := Evaluate(ctx, t.model, val, c.LabelSmoothing, func(done int) { vbar.update(done, "") })
-		vbar.finish()
+		vp := Progress{Phase: Validation, Epoch: epoch + 1, Epochs: c.Epochs, Steps: val.Len()}
+		c.Hooks.passStart(vp)
+		res, err := Evaluate(ctx, t.model, val, c.LabelSmoothing, func(done int) {
+			vp.Step = done
+			c.Hooks.batch(vp)
+		})
+		c.Hooks.passEnd(vp)
 		if errors.Is(err, context.Canceled) {
 			// Interrupted while validating: the epoch's training is done
 			// and the cursor is at its end, so resuming validates again.
@@ -337,9 +334,6 @@ func (t *Trainer) Run(ctx context.Context) ([]EpochStats, error) {
 		}
 		st.ValLoss, st.ValAcc = res.Loss, res.Accuracy
 		t.state.History = append(t.state.History, st)
-		// The tutorial's summary line.
-		fmt.Fprintf(t.log, "[epoch %d] train_loss: %.3f  val_accuracy: %.3f  (%.1f images/s, %.0f s)\n",
-			st.Epoch, st.TrainLoss, st.ValAcc, st.ImagesPerSec, st.Seconds)
 
 		t.state.Cursor = data.Cursor{Epoch: epoch + 1}
 		t.state.LossSum, t.state.Correct, t.state.Seen, t.state.Elapsed = 0, 0, 0, 0
@@ -359,6 +353,9 @@ func (t *Trainer) Run(ctx context.Context) ([]EpochStats, error) {
 		if err := t.writeHistory(); err != nil {
 			return t.state.History, err
 		}
+		if err := c.Hooks.epoch(st, slices.Clone(t.state.History)); err != nil {
+			return t.state.History, err
+		}
 	}
 	return t.state.History, nil
 }
@@ -371,13 +368,13 @@ func (t *Trainer) trainEpoch(ctx context.Context, loader *data.Loader) (interrup
 	nn.SetTraining(t.model, true)
 	it := loader.Resume(t.state.Cursor)
 	defer it.Close()
-	bar := t.progress(fmt.Sprintf("train epoch[%d/%d]", epoch+1, c.Epochs), loader.Len())
-	bar.set(t.state.Cursor.Batch)
 	start := time.Now()
 	defer func() { t.state.Elapsed += time.Since(start).Seconds() }()
+	p := t.trainProgress(t.state.Cursor.Batch, loader.Len(), t.state.Elapsed)
+	c.Hooks.passStart(p)
 	for {
 		if ctx.Err() != nil {
-			bar.finish()
+			c.Hooks.passEnd(p)
 			return true, nil
 		}
 		batch := it.Next()
@@ -387,13 +384,11 @@ func (t *Trainer) trainEpoch(ctx context.Context, loader *data.Loader) (interrup
 		t.opt.SetLR(t.sched.LR(t.state.Step))
 		var loss float64
 		var correct int
-		err := backend.Catch(func() {
-			backend.Run(t.b, func() {
-				logits := t.model.Forward(batch.X)
-				loss = t.b.SoftmaxCrossEntropy(&t.dlogits, logits, batch.Labels, float32(c.LabelSmoothing))
-				correct = countCorrect(backend.Values(t.b, logits), batch.Labels)
-				t.model.Backward(&t.dlogits, false)
-			})
+		err := backend.Do(t.b, func() {
+			logits := t.model.Forward(batch.X)
+			loss = t.b.SoftmaxCrossEntropy(&t.dlogits, logits, batch.Labels, float32(c.LabelSmoothing))
+			correct = countCorrect(backend.Values(t.b, logits), batch.Labels)
+			t.model.Backward(&t.dlogits, false)
 		})
 		if err != nil {
 			return false, err
@@ -409,12 +404,23 @@ func (t *Trainer) trainEpoch(ctx context.Context, loader *data.Loader) (interrup
 		t.state.Seen += n
 		t.state.Cursor = batch.Next
 		batch.Release()
-		elapsed := t.state.Elapsed + time.Since(start).Seconds()
-		bar.update(batch.Index+1, fmt.Sprintf("loss:%.3f acc:%.3f %.1f img/s", t.state.LossSum/float64(t.state.Seen),
-			float64(t.state.Correct)/float64(t.state.Seen), float64(t.state.Seen)/max(elapsed, 1e-9)))
+		p = t.trainProgress(batch.Index+1, loader.Len(), t.state.Elapsed+time.Since(start).Seconds())
+		c.Hooks.batch(p)
 	}
-	bar.finish()
+	c.Hooks.passEnd(p)
 	return false, nil
+}
+
+// trainProgress returns the progress of the training pass of the epoch
+// under way after step of its steps batches and seconds of training.
+func (t *Trainer) trainProgress(step, steps int, seconds float64) Progress {
+	s := &t.state
+	p := Progress{Phase: Training, Epoch: s.Cursor.Epoch + 1, Epochs: t.cfg.Epochs, Step: step, Steps: steps}
+	if s.Seen > 0 {
+		n := float64(s.Seen)
+		p.Loss, p.Accuracy, p.ImagesPerSec = s.LossSum/n, float64(s.Correct)/n, n/max(seconds, 1e-9)
+	}
+	return p
 }
 
 // countCorrect counts the rows of logits whose largest entry is the label.
@@ -475,9 +481,9 @@ func (t *Trainer) save(name string) error {
 	for k, v := range t.opt.State() {
 		extra[optimPrefix+k] = checkpoint.FromTensor(optimPrefix+k, v)
 	}
-	meta := checkpoint.Meta{Arch: t.model.Name, NumClasses: len(t.classes), InChannels: t.model.Options.InChannels,
+	meta := modelfile.Meta{Arch: t.model.Name, NumClasses: len(t.classes), InChannels: t.model.Options.InChannels,
 		SmallStem: t.model.Arch.SmallStem, Classes: t.classes, Preprocess: t.cfg.Eval, Train: raw}
-	return checkpoint.WriteModel(filepath.Join(t.cfg.Out, name), t.model, meta, extra)
+	return modelfile.Write(filepath.Join(t.cfg.Out, name), t.model, meta, extra)
 }
 
 // WriteClassIndices writes class_indices.json as the tutorial does:
@@ -486,7 +492,10 @@ func WriteClassIndices(path string, classes []string) error {
 	var b strings.Builder
 	b.WriteString("{\n")
 	for i, c := range classes {
-		name, _ := json.Marshal(c)
+		name, err := json.Marshal(c)
+		if err != nil {
+			return fmt.Errorf("%s: class %q: %w", path, c, err)
+		}
 		fmt.Fprintf(&b, "    %s: %s", strconv.Quote(strconv.Itoa(i)), name)
 		if i < len(classes)-1 {
 			b.WriteByte(',')
@@ -494,7 +503,7 @@ func WriteClassIndices(path string, classes []string) error {
 		b.WriteByte('\n')
 	}
 	b.WriteString("}\n")
-	return checkpoint.WriteFileAtomic(path, func(w io.Writer) error {
+	return atomicfile.Write(path, func(w io.Writer) error {
 		_, err := io.WriteString(w, b.String())
 		return err
 	})

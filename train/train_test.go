@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/resgo/resgo/checkpoint"
 	"github.com/resgo/resgo/data"
 	"github.com/resgo/resgo/internal/shapes"
+	"github.com/resgo/resgo/modelfile"
 	"github.com/resgo/resgo/nn"
 	"github.com/resgo/resgo/train"
 	"github.com/resgo/resgo/transform"
@@ -36,7 +38,7 @@ func makeFolder(t *testing.T, root string, classes []int, n int, seed uint64) {
 
 func smallConfig(out string) train.Config {
 	cfg := train.Defaults("resnet20")
-	cfg.Epochs, cfg.Batch, cfg.LR, cfg.Seed, cfg.Out, cfg.Quiet = 3, 16, 3e-3, 1, out, true
+	cfg.Epochs, cfg.Batch, cfg.LR, cfg.Seed, cfg.Out = 3, 16, 3e-3, 1, out
 	cfg.Optimizer = "adam"
 	cfg.Augment = transform.SmallImageTrain(side, 2)
 	cfg.Eval = transform.Preset{Channels: 3, Norm: transform.Normalization{Mean: []float32{0.2, 0.2, 0.2}, Std: []float32{0.3, 0.3, 0.3}}}
@@ -56,7 +58,9 @@ func TestTrainImageFolderEndToEnd(t *testing.T) {
 	makeFolder(t, filepath.Join(dir, "train"), []int{0, 1, 2}, 40, 1)
 	makeFolder(t, filepath.Join(dir, "val"), []int{0, 1, 2}, 10, 2)
 	bad := filepath.Join(dir, "train", "square", "corrupt.png")
-	os.WriteFile(bad, []byte("\x89PNG\r\n\x1a\nnot really"), 0o644)
+	if err := os.WriteFile(bad, []byte("\x89PNG\r\n\x1a\nnot really"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	trainDS, valDS, err := data.OpenTrainVal(filepath.Join(dir, "train"), filepath.Join(dir, "val"))
 	if err != nil {
 		t.Fatal(err)
@@ -65,6 +69,8 @@ func TestTrainImageFolderEndToEnd(t *testing.T) {
 	var log bytes.Buffer
 	cfg := smallConfig(out)
 	cfg.Epochs = 6
+	rec := newRecorder(t, out)
+	cfg.Hooks = rec.hooks()
 	tr, err := train.New(testBackend(t), cfg, trainDS, valDS, &log)
 	if err != nil {
 		t.Fatal(err)
@@ -77,25 +83,34 @@ func TestTrainImageFolderEndToEnd(t *testing.T) {
 	if n := strings.Count(log.String(), "skipping corrupt image: "+bad); n != 1 {
 		t.Errorf("the corrupt image was reported %d times, want once", n)
 	}
-	if len(hist) != 6 || !strings.Contains(log.String(), "[epoch 6] train_loss: ") {
-		t.Fatalf("history %v", hist)
+	if len(hist) != 6 || !slices.Equal(rec.epochs, hist) {
+		t.Fatalf("history %v, reported to the Epoch hook %v", hist, rec.epochs)
+	}
+	// 121 training files (one corrupt) in batches of 16, 30 validation
+	// images: 8 and 2 batches an epoch.
+	if rec.steps[train.Training] != 6*8 || rec.steps[train.Validation] != 6*2 || len(rec.starts) != 12 {
+		t.Errorf("%d training and %d validation batches reported in %d passes, want 48 and 12 in 12",
+			rec.steps[train.Training], rec.steps[train.Validation], len(rec.starts))
 	}
 	if last := hist[len(hist)-1]; last.ValAcc < 0.9 {
 		t.Errorf("validation accuracy %.3f after 6 epochs, want >= 0.9", last.ValAcc)
 	}
-	for _, f := range []string{train.BestFile, train.LastFile, train.ClassFile, train.HistoryFile, train.CurvesFile} {
+	for _, f := range []string{train.BestFile, train.LastFile, train.ClassFile, train.HistoryFile} {
 		if st, err := os.Stat(filepath.Join(out, f)); err != nil || st.Size() == 0 {
 			t.Errorf("%s not written: %v", f, err)
 		}
 	}
-	raw, _ := os.ReadFile(filepath.Join(out, train.ClassFile))
+	raw, err := os.ReadFile(filepath.Join(out, train.ClassFile))
+	if err != nil {
+		t.Fatal(err)
+	}
 	var classes map[string]string
 	if err := json.Unmarshal(raw, &classes); err != nil || classes["0"] != "disc" || classes["2"] != "stripes" {
 		t.Errorf("class_indices.json: %s (%v)", raw, err)
 	}
 	// The best checkpoint rebuilds the model with its classes and
 	// preprocessing.
-	m, meta, err := checkpoint.LoadModel(testBackend(t), filepath.Join(out, train.BestFile))
+	m, meta, err := modelfile.Load(testBackend(t), filepath.Join(out, train.BestFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,12 +174,18 @@ func TestResumeIsExact(t *testing.T) {
 	}
 	cfg := smallConfig(outB)
 	cfg.Epochs = 2
+	rec := newRecorder(t, outB)
+	cfg.Hooks = rec.hooks()
 	resumed, err := train.Resume(b, cfg, trainDS, valDS, &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := resumed.Run(context.Background()); err != nil {
 		t.Fatal(err)
+	}
+	// The resumed epoch's training pass starts after its first 2 batches.
+	if len(rec.starts) != 2 || rec.starts[0].Epoch != 2 || rec.starts[0].Step != 2 || rec.starts[0].Steps != 3 || len(rec.epochs) != 1 {
+		t.Errorf("resumed run: passes %+v, epochs %+v", rec.starts, rec.epochs)
 	}
 	a, c := nn.State(straight.Model()), nn.State(resumed.Model())
 	if len(a) != len(c) {
@@ -262,7 +283,7 @@ func TestTransferModes(t *testing.T) {
 		}
 		// Weights that are not torchvision's keep the configured
 		// preprocessing.
-		_, meta, err := checkpoint.ReadModel(filepath.Join(cfg.Out, train.LastFile))
+		_, meta, err := modelfile.Read(filepath.Join(cfg.Out, train.LastFile))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -292,7 +313,9 @@ func TestTransferModes(t *testing.T) {
 	}
 	// A transfer mode without weights, and a stage the model lacks.
 	cfg = smallConfig(filepath.Join(dir, "x"))
-	cfg.Transfer, _ = train.ParseTransfer("head")
+	if cfg.Transfer, err = train.ParseTransfer("head"); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := train.New(b, cfg, target, target, &bytes.Buffer{}); err == nil {
 		t.Error("head mode without weights accepted")
 	}

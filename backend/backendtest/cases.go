@@ -8,10 +8,9 @@ package backendtest
 
 import (
 	"fmt"
-	"math"
-	"math/rand/v2"
 
 	"github.com/resgo/resgo/backend"
+	"github.com/resgo/resgo/internal/randt"
 	"github.com/resgo/resgo/tensor"
 )
 
@@ -87,45 +86,17 @@ var LinearCases = []LinearCase{{4, 16, 10, true}, {1, 7, 3, true}, {3, 33, 5, fa
 
 // Rand returns a Plain tensor of the given shape with values uniform in
 // [-1, 1), from a deterministic seed.
-func Rand(seed uint64, shape ...int) *tensor.Tensor {
-	r := rand.New(rand.NewPCG(seed, 0x5eed))
-	t := tensor.New(shape...)
-	d := t.Mutable()
-	for i := range d {
-		d[i] = r.Float32()*2 - 1
-	}
-	return t
-}
+func Rand(seed uint64, shape ...int) *tensor.Tensor { return randt.Uniform(seed, shape...) }
 
 // RandPositive returns a Plain tensor with values uniform in [lo, hi).
 func RandPositive(seed uint64, lo, hi float32, shape ...int) *tensor.Tensor {
-	r := rand.New(rand.NewPCG(seed, 0xbee))
-	t := tensor.New(shape...)
-	d := t.Mutable()
-	for i := range d {
-		d[i] = lo + r.Float32()*(hi-lo)
-	}
-	return t
+	return randt.Range(seed, lo, hi, shape...)
 }
 
 // RelErr returns max|got-want| / max(max|want|, 1e-6): the error relative
 // to the largest magnitude of the expected values. This is the measure of
 // "within 1e-4 relative error" in the backend tests.
-func RelErr(got, want []float32) float64 {
-	if len(got) != len(want) {
-		return math.Inf(1)
-	}
-	var maxDiff, maxWant float64
-	for i := range want {
-		d := math.Abs(float64(got[i]) - float64(want[i]))
-		if math.IsNaN(d) {
-			return math.Inf(1)
-		}
-		maxDiff = max(maxDiff, d)
-		maxWant = max(maxWant, math.Abs(float64(want[i])))
-	}
-	return maxDiff / max(maxWant, 1e-6)
-}
+func RelErr(got, want []float32) float64 { return randt.RelErr(got, want) }
 
 // Plain returns t's values in row-major order, converting with b if needed.
 func Plain(b backend.Backend, t *tensor.Tensor) []float32 { return backend.Values(b, t) }

@@ -306,3 +306,45 @@ func TestStatusError(t *testing.T) {
 		t.Fatalf("status error: %v", err)
 	}
 }
+
+// TestFailureStatusIsAnError checks that a oneDNN call that fails at run
+// time reaches the caller of backend.Do as an error, the status inside: a
+// pooling whose output shape does not follow from its input and window,
+// which oneDNN itself rejects (the Go-side checks stop it before oneDNN in
+// a real MaxPool2D).
+func TestFailureStatusIsAnError(t *testing.T) {
+	b, _ := newBackends(t)
+	x := backendtest.Rand(1, 2, 6, 5, 5)
+	badPool := func(s *state) {
+		s.begin("dnnl.MaxPool2D", x)
+		s.maxPoolPrim(s.layout(x), []int{2, 6, 9, 9}, backend.PoolParams{Kernel: [2]int{3, 3}})
+	}
+	for _, route := range []struct {
+		name string
+		err  func() error
+	}{
+		// Inside Run, on the worker, as a model's forward pass runs.
+		{"Do", func() error { return backend.Do(b, func() { b.s.do(badPool) }) }},
+		// Handed over to the worker from another goroutine.
+		{"Catch", func() error { return backend.Catch(func() { b.s.do(badPool) }) }},
+	} {
+		err := route.err()
+		var e *backend.Error
+		var se *StatusError
+		if !errors.As(err, &e) || !errors.As(err, &se) {
+			t.Errorf("%s: got %v, want a *backend.Error wrapping a *StatusError", route.name, err)
+			continue
+		}
+		if e.Op != "dnnl.MaxPool2D" || se.Call != "dnnl_pooling_forward_desc_init" || se.Text != "invalid_arguments" {
+			t.Errorf("%s: %v; want dnnl.MaxPool2D failing in dnnl_pooling_forward_desc_init with invalid_arguments", route.name, err)
+		}
+	}
+	// Nothing was cached, and the backend still works.
+	var y tensor.Tensor
+	if err := backend.Do(b, func() { b.MaxPool2D(&y, x, backend.PoolParams{Kernel: [2]int{3, 3}}) }); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(y.Shape()) != "[2 6 3 3]" {
+		t.Errorf("MaxPool2D after the failure: shape %v", y.Shape())
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"unsafe"
 
+	"github.com/resgo/resgo/backend"
 	"github.com/resgo/resgo/tensor"
 )
 
@@ -150,7 +151,9 @@ func keyOfAny(dims []int) string { return fmt.Sprint(dims) }
 func newMemDesc(md *C.dnnl_memory_desc_t, dims []int, plain bool) *memDesc {
 	c := C.rg_md_copy(md)
 	if c == nil {
-		panic("dnnl: out of C memory for a memory descriptor")
+		// A run-time failure like a oneDNN status: an *Error, which the
+		// caller of backend.Do gets (the operation is not known here).
+		panic(&backend.Error{Op: "dnnl", Msg: "out of C memory for a memory descriptor"})
 	}
 	kind := "blocked"
 	if plain {

@@ -24,20 +24,26 @@
 //     memory objects, executes and destroys them within one cgo call, so C
 //     never holds a Go pointer after a call returns.
 //
-// Costs and settings worth knowing:
-//   - A call from another goroutine pays for the trip to the worker thread:
-//     waking that thread and back costs about 10-30 µs on a small virtual
-//     machine (BenchmarkOverhead). Run executes a whole forward pass or
+// Costs and settings worth knowing (the benchmarks of bench_test.go
+// measure them on a given machine):
+//   - A call from another goroutine pays for the trip to the worker thread,
+//     waking that thread and back: BenchmarkOverhead measures it next to
+//     the other fixed costs of a call. Run executes a whole forward pass or
 //     training step on the worker, where the operations run directly; the
-//     model code, prediction and training use it.
+//     model code, prediction and training use it (through backend.Do).
 //   - After each parallel region libgomp keeps its threads spinning for a
 //     while (GOMP_SPINCOUNT) before they sleep. Small operations called
-//     one by one from other goroutines then vary from 50 µs to several ms,
-//     steadier with OMP_WAIT_POLICY=passive; but inside Run, where the
-//     operations follow each other on the worker, the spinning pays: a
-//     ResNet-20 training epoch, data loader included, ran about 10% faster
-//     with the default policy than with passive. libgomp reads the variable
-//     when it loads, so it can only be set in the process's environment.
+//     one by one from other goroutines then vary widely in time, steadier
+//     with OMP_WAIT_POLICY=passive; but inside Run, where the operations
+//     follow each other on the worker, the spinning pays, even beside a
+//     busy data loader: compare BenchmarkBlock (whose go_work variants run
+//     a CPU-bound goroutine alongside) or `resgo bench --mode train` with
+//     and without OMP_WAIT_POLICY=passive. libgomp reads the variable when
+//     it loads, so it can only be set in the process's environment.
+//   - Failures: a oneDNN call that does not succeed panics with a
+//     *backend.Error wrapping a *StatusError, on the worker, and the panic
+//     is re-raised in the caller, so that backend.Do returns it as an error
+//     (see package backend).
 //
 // The package registers itself as backend "dnnl" with a higher priority
 // than "ref", so backend.Default picks it when it is built in.
@@ -126,9 +132,10 @@ func (b *Backend) SetThreads(n int) {
 
 // Run runs f on the backend's worker thread, so that the operations f
 // calls execute there directly instead of each being handed over to the
-// worker (10-30 µs apiece). A training step or a forward pass runs inside
-// one Run. A panic in f is re-raised in the caller. Operations called from
-// other goroutines while f runs wait for it to finish.
+// worker (see BenchmarkOverhead for what a hand-over costs). A training
+// step or a forward pass runs inside one Run, through backend.Do. A panic
+// in f is re-raised in the caller. Operations called from other goroutines
+// while f runs wait for it to finish.
 func (b *Backend) Run(f func()) { b.s.do(func(*state) { f() }) }
 
 // Threads returns the number of OpenMP threads the kernels use.
@@ -205,7 +212,7 @@ func (s *state) serve(f func(*state)) (r any) {
 }
 
 // do runs f on the worker and waits for it. A panic in f is re-raised in
-// the caller, so a *backend.Error reaches backend.Catch. Called on the
+// the caller, so a *backend.Error reaches backend.Do. Called on the
 // worker thread itself (inside Run), it runs f directly.
 func (s *state) do(f func(*state)) {
 	if syscall.Gettid() == s.tid {
@@ -306,4 +313,25 @@ type weightKey struct {
 type weightCopy struct {
 	version uint64
 	data    []float32
+}
+
+// toPlain implements Backend.ToPlain.
+func (s *state) toPlain(dst, src *tensor.Tensor) {
+	s.begin("dnnl.ToPlain", dst, src)
+	if dst == nil || src == nil {
+		s.fail("dst and src must not be nil", nil)
+	}
+	have := s.layout(src)
+	shape := append([]int(nil), src.Shape()...)
+	want := s.plain(shape)
+	if dst == src {
+		if !src.IsPlain() {
+			tmp := s.input(src, want, 0)
+			s.setOut(dst, want, shape)
+			copy(dst.Storage(), tmp)
+		}
+		return
+	}
+	s.setOut(dst, want, shape)
+	s.reorder(dst.Storage(), want, src.Storage(), have)
 }

@@ -11,7 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/resgo/resgo/backend"
-	"github.com/resgo/resgo/backend/backendtest"
+	"github.com/resgo/resgo/internal/randt"
 	"github.com/resgo/resgo/models/resnet"
 	"github.com/resgo/resgo/nn"
 	"github.com/resgo/resgo/optim"
@@ -63,12 +63,15 @@ func benchCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			x := backendtest.Rand(7, batch, inCh, size, size)
+			x := randt.Uniform(7, batch, inCh, size, size)
 			step := func() {}
 			if mode == "train" {
 				// One training step as the tutorial's loop: forward,
 				// cross-entropy, backward, Adam.
-				tm, _ := train.ParseTransfer(transfer)
+				tm, err := train.ParseTransfer(transfer)
+				if err != nil {
+					return fmt.Errorf("--transfer: %w", err)
+				}
 				if err := tm.Apply(m); err != nil {
 					return err
 				}
@@ -101,23 +104,21 @@ func benchCmd() *cobra.Command {
 			}
 			nn.SetTraining(m, mode == "train")
 			var times []float64
-			err = backend.Catch(func() {
-				for i := range warmup + runs {
-					start := time.Now()
-					backend.Run(b, func() {
-						if mode == "train" {
-							step()
-						} else {
-							backend.Values(b, m.Forward(x)) // the logits, as a caller reads them
-						}
-					})
-					if i >= warmup {
-						times = append(times, time.Since(start).Seconds()*1000)
+			for i := range warmup + runs {
+				start := time.Now()
+				err := backend.Do(b, func() {
+					if mode == "train" {
+						step()
+					} else {
+						backend.Values(b, m.Forward(x)) // the logits, as a caller reads them
 					}
+				})
+				if err != nil {
+					return fmt.Errorf("%s %s, run %d: %w", arch, mode, i+1, err)
 				}
-			})
-			if err != nil {
-				return err
+				if i >= warmup {
+					times = append(times, time.Since(start).Seconds()*1000)
+				}
 			}
 			sort.Float64s(times)
 			med := times[len(times)/2]
@@ -161,7 +162,9 @@ func peakRSSMiB() float64 {
 	for _, line := range strings.Split(string(raw), "\n") {
 		if strings.HasPrefix(line, "VmHWM:") {
 			var kb float64
-			fmt.Sscan(strings.TrimSpace(strings.TrimPrefix(line, "VmHWM:")), &kb)
+			if _, err := fmt.Sscan(strings.TrimSpace(strings.TrimPrefix(line, "VmHWM:")), &kb); err != nil {
+				return 0
+			}
 			return kb / 1024
 		}
 	}

@@ -10,8 +10,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/resgo/resgo/backend"
-	"github.com/resgo/resgo/backend/backendtest"
 	"github.com/resgo/resgo/demo"
+	"github.com/resgo/resgo/internal/randt"
 	"github.com/resgo/resgo/models/resnet"
 	"github.com/resgo/resgo/nn"
 	"github.com/resgo/resgo/tensor"
@@ -33,7 +33,7 @@ func selftestCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			x := backendtest.Rand(1, 1, 3, 224, 224)
+			x := randt.Uniform(1, 1, 3, 224, 224)
 			var logits [2][]float32
 			for i, b := range []backend.Backend{fast, ref} {
 				m, err := resnet.New(b, arch, resnet.Options{IncludeTop: true, Seed: 1})
@@ -42,18 +42,18 @@ func selftestCmd() *cobra.Command {
 				}
 				nn.SetTraining(m, false)
 				var y *tensor.Tensor
-				if err := backend.Catch(func() { m.Forward(x) }); err != nil { // warm-up: primitives, folded weights
+				if err := backend.Do(b, func() { m.Forward(x) }); err != nil { // warm-up: primitives, folded weights
 					return err
 				}
 				start := time.Now()
-				err = backend.Catch(func() { y = m.Forward(x) })
+				err = backend.Do(b, func() { y = m.Forward(x) })
 				if err != nil {
 					return err
 				}
-				logits[i] = append([]float32(nil), backendtest.Plain(b, y)...)
+				logits[i] = append([]float32(nil), backend.Values(b, y)...)
 				fmt.Fprintf(out, "%s inference, batch 1, 224x224, backend %s (%d threads): %.1f ms\n", arch, b.Name(), b.Threads(), float64(time.Since(start).Microseconds())/1000)
 			}
-			fmt.Fprintf(out, "largest difference of the logits (relative to the largest logit): %.2g\n", backendtest.RelErr(logits[0], logits[1]))
+			fmt.Fprintf(out, "largest difference of the logits (relative to the largest logit): %.2g\n", randt.RelErr(logits[0], logits[1]))
 			return nil
 		},
 	}

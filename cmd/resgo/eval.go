@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -10,8 +11,8 @@ import (
 
 	"github.com/resgo/resgo/backend"
 	"github.com/resgo/resgo/charts"
-	"github.com/resgo/resgo/checkpoint"
 	"github.com/resgo/resgo/data"
+	"github.com/resgo/resgo/modelfile"
 	"github.com/resgo/resgo/train"
 )
 
@@ -33,24 +34,17 @@ preprocessing stored in the checkpoint.`,
 			if err != nil {
 				return err
 			}
-			m, meta, err := checkpoint.LoadModel(b, ckpt)
+			m, meta, err := modelfile.Load(b, ckpt)
 			if err != nil {
 				return err
 			}
-			var ds data.Dataset
-			if dataDir == fashionMNISTName {
-				ds, err = data.FashionMNIST(data.FashionMNISTDir, false)
-			} else {
-				if v := dataDir + "/val"; isDir(v) {
-					dataDir = v
-				}
-				ds, err = data.OpenImageFolder(dataDir)
-			}
+			sets, err := data.Open(dataDir, data.OpenOptions{EvalOnly: true})
 			if err != nil {
 				return err
 			}
-			if fmt.Sprint(ds.Classes()) != fmt.Sprint(meta.Classes) {
-				return fmt.Errorf("%s has classes %v, the checkpoint %v", dataDir, ds.Classes(), meta.Classes)
+			ds, name := sets.Val, sets.ValName
+			if !slices.Equal(ds.Classes(), meta.Classes) {
+				return fmt.Errorf("%s has classes %v, the checkpoint %v", name, ds.Classes(), meta.Classes)
 			}
 			loader, err := train.EvalLoader(ds, meta.Preprocess, batch, workers, os.Stderr)
 			if err != nil {
@@ -60,7 +54,7 @@ preprocessing stored in the checkpoint.`,
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(out, "%s on %s: %d images, accuracy %.4f, loss %.4f\n\n", ckpt, dataDir, res.Images, res.Accuracy, res.Loss)
+			fmt.Fprintf(out, "%s on %s: %d images, accuracy %.4f, loss %.4f\n\n", ckpt, name, res.Images, res.Accuracy, res.Loss)
 			w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(w, "class\tprecision\trecall\timages")
 			prec, rec := res.Precision(), res.Recall()
@@ -71,7 +65,9 @@ preprocessing stored in the checkpoint.`,
 				}
 				fmt.Fprintf(w, "%s\t%.4f\t%.4f\t%d\n", c, prec[i], rec[i], n)
 			}
-			w.Flush()
+			if err := w.Flush(); err != nil {
+				return fmt.Errorf("writing the per-class table: %w", err)
+			}
 			fmt.Fprintln(out, "\nconfusion matrix (rows: true class, columns: predicted)")
 			w = tabwriter.NewWriter(out, 0, 4, 1, ' ', tabwriter.AlignRight)
 			fmt.Fprintf(w, "\t%s\t\n", strings.Join(short(meta.Classes), "\t"))
@@ -82,7 +78,9 @@ preprocessing stored in the checkpoint.`,
 				}
 				fmt.Fprintln(w)
 			}
-			w.Flush()
+			if err := w.Flush(); err != nil {
+				return fmt.Errorf("writing the confusion matrix: %w", err)
+			}
 			if confusion != "" {
 				if err := charts.Confusion(confusion, res.Confusion, meta.Classes); err != nil {
 					return err

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/resgo/resgo/checkpoint"
+	"github.com/resgo/resgo/modelfile"
 	"github.com/resgo/resgo/models/resnet"
 )
 
@@ -23,7 +24,7 @@ tutorial's predict.py loads resNet34.pth), or as a plain .safetensors file.
 The format follows --out's extension.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			m, meta, err := checkpoint.LoadModel(nil, ckpt)
+			m, meta, err := modelfile.Load(nil, ckpt)
 			if err != nil {
 				return err
 			}

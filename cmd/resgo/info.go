@@ -41,7 +41,9 @@ func infoCmd() *cobra.Command {
 				macs += r.MACs
 				params += r.Params
 			}
-			w.Flush()
+			if err := w.Flush(); err != nil {
+				return err
+			}
 			fmt.Fprintf(cmd.OutOrStdout(), "\n%s at %dx%d: %s parameters, %.3f GMACs per image, %d state entries\n",
 				arch, size, size, group(int64(params)), float64(macs)/1e9, len(nn.State(m)))
 			return nil

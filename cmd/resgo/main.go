@@ -31,6 +31,7 @@ RESGO_BACKEND=ref|dnnl to choose and RESGO_THREADS=N for the thread count.`,
 		SilenceErrors: true,
 	}
 	var cpuProfile string
+	var profile *os.File
 	root.PersistentFlags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the command to this file (go tool pprof)")
 	root.PersistentPreRunE = func(*cobra.Command, []string) error {
 		if cpuProfile == "" {
@@ -40,9 +41,23 @@ RESGO_BACKEND=ref|dnnl to choose and RESGO_THREADS=N for the thread count.`,
 		if err != nil {
 			return err
 		}
-		return pprof.StartCPUProfile(f)
+		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		profile = f
+		return nil
 	}
-	root.PersistentPostRun = func(*cobra.Command, []string) { pprof.StopCPUProfile() }
+	root.PersistentPostRunE = func(*cobra.Command, []string) error {
+		if profile == nil {
+			return nil
+		}
+		pprof.StopCPUProfile()
+		if err := profile.Close(); err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		return nil
+	}
 	root.AddCommand(versionCmd(), infoCmd(), trainCmd(), evalCmd(), predictCmd(), serveCmd(), exportCmd(), splitCmd(), weightsCmd(), benchCmd(), demoCmd(), selftestCmd())
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "resgo:", err)
@@ -72,5 +87,15 @@ func versionCmd() *cobra.Command {
 			}
 			return nil
 		},
+	}
+}
+
+// requireFlags marks a command's flags as required. It panics if one of
+// them is not defined: a mistake in the command's own code.
+func requireFlags(cmd *cobra.Command, names ...string) {
+	for _, name := range names {
+		if err := cmd.MarkFlagRequired(name); err != nil {
+			panic(fmt.Sprintf("resgo %s: %v", cmd.Name(), err))
+		}
 	}
 }

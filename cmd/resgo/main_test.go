@@ -18,6 +18,7 @@ import (
 
 	"github.com/resgo/resgo/checkpoint"
 	"github.com/resgo/resgo/internal/shapes"
+	"github.com/resgo/resgo/models/resnet"
 	"github.com/resgo/resgo/predict"
 )
 
@@ -162,7 +163,7 @@ func TestInfoAndBadInput(t *testing.T) {
 func TestWeightsDownload(t *testing.T) {
 	payload := []byte("not really a resnet, but hashed like one")
 	sum := sha256.Sum256(payload)
-	w, err := checkpoint.LookupWeights("resnet18")
+	w, err := resnet.LookupWeights("resnet18")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,8 +12,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/resgo/resgo/backend"
-	"github.com/resgo/resgo/checkpoint"
 	"github.com/resgo/resgo/data"
+	"github.com/resgo/resgo/modelfile"
 	"github.com/resgo/resgo/models/resnet"
 	"github.com/resgo/resgo/predict"
 	"github.com/resgo/resgo/transform"
@@ -67,7 +67,7 @@ func predictCmd() *cobra.Command {
 	f.IntVar(&topk, "topk", 5, "classes to show per image")
 	f.IntVar(&batch, "batch", 8, "images per forward pass")
 	f.BoolVar(&asJSON, "json", false, "print one JSON object per image with the top classes, probabilities and logits")
-	cmd.MarkFlagRequired("weights")
+	requireFlags(cmd, "weights")
 	return cmd
 }
 
@@ -90,7 +90,7 @@ func loadClassifier(arch, weights, classFile string) (*predict.Classifier, error
 // checkpoint or of pretrained weights (see loadClassifier).
 func loadModel(b backend.Backend, arch, weights, classFile string) (*resnet.Model, []string, transform.Preset, error) {
 	if strings.HasSuffix(weights, ".safetensors") {
-		m, meta, err := checkpoint.LoadModel(b, weights)
+		m, meta, err := modelfile.Load(b, weights)
 		if err == nil {
 			classes := meta.Classes
 			if classFile != "" {
@@ -98,11 +98,11 @@ func loadModel(b backend.Backend, arch, weights, classFile string) (*resnet.Mode
 			}
 			return m, classes, meta.Preprocess, err
 		}
-		if !errors.Is(err, checkpoint.ErrNotModel) {
+		if !errors.Is(err, modelfile.ErrNotModel) {
 			return nil, nil, transform.Preset{}, err
 		}
 	}
-	m, w, err := checkpoint.LoadPretrained(b, arch, weights, 0)
+	m, w, err := modelfile.LoadPretrained(b, arch, weights, 0)
 	if err != nil {
 		return nil, nil, transform.Preset{}, err
 	}
@@ -121,7 +121,7 @@ func loadModel(b backend.Backend, arch, weights, classFile string) (*resnet.Mode
 func classNames(path string, n int) ([]string, error) {
 	if path == "" {
 		if n == 1000 {
-			return checkpoint.ImageNetClasses(), nil
+			return resnet.ImageNetClasses(), nil
 		}
 		names := make([]string, n)
 		for i := range names {

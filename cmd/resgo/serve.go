@@ -29,15 +29,20 @@ func serveCmd() *cobra.Command {
 			srv := &http.Server{Addr: addr, Handler: serve.New(clf).Handler(), ReadHeaderTimeout: 10 * time.Second}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			shutdown := make(chan error, 1)
 			go func() {
 				<-ctx.Done()
 				shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 				defer cancel()
-				srv.Shutdown(shut)
+				shutdown <- srv.Shutdown(shut)
 			}()
 			fmt.Fprintf(cmd.OutOrStdout(), "serving %s (%d classes) on %s: curl --data-binary @image.jpg http://localhost%s/predict\n", clf.Model.Name, len(clf.Classes), addr, addr)
 			if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
 				return err
+			}
+			// Closed by Shutdown: wait for the requests in flight.
+			if err := <-shutdown; err != nil {
+				return fmt.Errorf("shutting down the server: %w", err)
 			}
 			return nil
 		},
@@ -47,6 +52,6 @@ func serveCmd() *cobra.Command {
 	f.StringVar(&weights, "weights", "", "a resgo checkpoint, a .pth or .safetensors state dict, or a torchvision weights name")
 	f.StringVar(&classFile, "classes", "", "class_indices.json (default: the checkpoint's classes, or ImageNet's)")
 	f.StringVar(&addr, "addr", ":8080", "address to listen on")
-	cmd.MarkFlagRequired("weights")
+	requireFlags(cmd, "weights")
 	return cmd
 }

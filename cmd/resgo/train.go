@@ -12,64 +12,19 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/resgo/resgo/backend"
-	"github.com/resgo/resgo/checkpoint"
 	"github.com/resgo/resgo/data"
+	"github.com/resgo/resgo/internal/trainview"
 	"github.com/resgo/resgo/models/resnet"
 	"github.com/resgo/resgo/train"
 	"github.com/resgo/resgo/transform"
 )
-
-// FashionMNISTName is the --data value that selects the built-in dataset.
-const fashionMNISTName = "fashion-mnist"
-
-// fashionMNISTNorm is Fashion-MNIST's pixel mean and standard deviation.
-var fashionMNISTNorm = transform.Normalization{Mean: []float32{0.2860}, Std: []float32{0.3530}}
-
-// datasets opens the training and validation data named by --data: the
-// built-in Fashion-MNIST (its test set validates), a folder with train/
-// and val/ subfolders (as the tutorial's split_data.py makes them), or a
-// folder of class folders split by valSplit.
-func datasets(dir string, valDir string, valSplit float64, seed uint64) (trainDS, valDS data.Dataset, builtin bool, err error) {
-	if dir == fashionMNISTName {
-		tr, err := data.FashionMNIST(data.FashionMNISTDir, true)
-		if err != nil {
-			return nil, nil, true, fmt.Errorf("%w (install it with: apt-get install dataset-fashion-mnist)", err)
-		}
-		te, err := data.FashionMNIST(data.FashionMNISTDir, false)
-		if err != nil {
-			return nil, nil, true, err
-		}
-		return tr, te, true, nil
-	}
-	if valDir == "" {
-		t, v := filepath.Join(dir, "train"), filepath.Join(dir, "val")
-		if isDir(t) && isDir(v) {
-			dir, valDir = t, v
-		}
-	}
-	if valDir != "" {
-		tr, va, err := data.OpenTrainVal(dir, valDir)
-		return tr, va, false, err
-	}
-	all, err := data.OpenImageFolder(dir)
-	if err != nil {
-		return nil, nil, false, err
-	}
-	tr, va, err := data.SplitFraction(all, valSplit, seed)
-	return tr, va, false, err
-}
-
-func isDir(p string) bool {
-	st, err := os.Stat(p)
-	return err == nil && st.IsDir()
-}
 
 func trainCmd() *cobra.Command {
 	cfg := train.Defaults("resnet34")
 	var (
 		dataDir, valDir, transfer string
 		valSplit                  float64
-		resume                    bool
+		resume, quiet             bool
 		size                      int
 	)
 	cmd := &cobra.Command{
@@ -100,20 +55,21 @@ Frozen parts run their BN on running statistics and do not update them.`,
 				return err
 			}
 			// torchvision's weights name their architecture.
-			if w, err := checkpoint.LookupWeights(filepath.Base(cfg.Weights)); err == nil && cfg.Weights != "" && !cmd.Flags().Changed("arch") {
+			if w, err := resnet.LookupWeights(filepath.Base(cfg.Weights)); err == nil && cfg.Weights != "" && !cmd.Flags().Changed("arch") {
 				cfg.Arch = w.Arch
 			}
 			cfg.Transfer = t
-			trainDS, valDS, builtin, err := datasets(dataDir, valDir, valSplit, cfg.Seed)
+			sets, err := data.Open(dataDir, data.OpenOptions{ValDir: valDir, ValSplit: valSplit, Seed: cfg.Seed})
 			if err != nil {
 				return err
 			}
+			trainDS, valDS := sets.Train, sets.Val
 			fmt.Fprintf(cmd.OutOrStdout(), "using %d images for training, %d images for validation (%d classes: %s)\n",
 				trainDS.Len(), valDS.Len(), len(trainDS.Classes()), strings.Join(trainDS.Classes(), ", "))
-			if builtin {
+			if sets.FashionMNIST {
 				// 28x28 grayscale: pad-and-crop augmentation, the small stem.
 				cfg.Augment = transform.SmallImageTrain(28, 2)
-				cfg.Eval = transform.Preset{Channels: 1, Norm: fashionMNISTNorm}
+				cfg.Eval = transform.Preset{Channels: 1, Norm: data.FashionMNISTNorm}
 				if a, ok := resnet.Architectures[cfg.Arch]; ok && !a.SmallStem {
 					cfg.SmallStem = true
 				}
@@ -125,6 +81,7 @@ Frozen parts run their BN on running statistics and do not update them.`,
 			if err != nil {
 				return err
 			}
+			cfg.Hooks = trainview.Hooks(cmd.OutOrStdout(), quiet, cfg.Out)
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			var tr *train.Trainer
@@ -147,7 +104,7 @@ Frozen parts run their BN on running statistics and do not update them.`,
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "Finished Training: best validation accuracy in %s, curves in %s\n",
-				filepath.Join(cfg.Out, train.BestFile), filepath.Join(cfg.Out, train.CurvesFile))
+				filepath.Join(cfg.Out, train.BestFile), filepath.Join(cfg.Out, trainview.CurvesFile))
 			return nil
 		},
 	}
@@ -173,6 +130,6 @@ Frozen parts run their BN on running statistics and do not update them.`,
 	f.BoolVar(&cfg.SmallStem, "small-stem", false, "3x3 stride-1 stem without max pooling (small images)")
 	f.StringVar(&cfg.Out, "out", "", "output folder")
 	f.BoolVar(&resume, "resume", false, "continue the training whose last checkpoint is in --out")
-	f.BoolVar(&cfg.Quiet, "quiet", false, "no progress bars")
+	f.BoolVar(&quiet, "quiet", false, "no progress bars")
 	return cmd
 }

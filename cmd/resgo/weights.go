@@ -7,7 +7,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/resgo/resgo/checkpoint"
+	"github.com/resgo/resgo/hub"
+	"github.com/resgo/resgo/models/resnet"
 )
 
 func weightsCmd() *cobra.Command {
@@ -22,7 +23,7 @@ func weightsCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintln(w, "name\tfile\tacc@1\tacc@5\tresize/crop\tdefault")
-			for _, e := range checkpoint.AllWeights() {
+			for _, e := range resnet.AllWeights() {
 				def := ""
 				if e.Default {
 					def = "yes"
@@ -39,7 +40,7 @@ func weightsCmd() *cobra.Command {
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			for _, name := range args {
-				path, err := checkpoint.Download(cmd.Context(), name, cacheDir, baseURL, os.Stderr)
+				path, err := hub.Download(cmd.Context(), name, cacheDir, baseURL, os.Stderr)
 				if err != nil {
 					return err
 				}
@@ -49,7 +50,7 @@ func weightsCmd() *cobra.Command {
 		},
 	}
 	download.Flags().StringVar(&cacheDir, "cache", "", "cache folder (default $RESGO_CACHE or ~/.cache/resgo)")
-	download.Flags().StringVar(&baseURL, "base-url", "", "download from this address instead of "+checkpoint.DefaultBaseURL)
+	download.Flags().StringVar(&baseURL, "base-url", "", "download from this address instead of "+resnet.DefaultBaseURL)
 	cmd.AddCommand(list, download)
 	return cmd
 }

@@ -70,24 +70,33 @@ func (blk *BasicBlock) shared() *residual { return &blk.residual }
 
 // Forward computes relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x)).
 func (blk *BasicBlock) Forward(x *tensor.Tensor) *tensor.Tensor {
+	var at string // the child running, to name it in an error
+	defer backend.InLayer(&at)
 	if blk.fused {
-		identity := blk.shortcutFused(x, blk.Downsample, blk.Plain)
+		identity := blk.shortcutFused(&at, x, blk.Downsample, blk.Plain)
+		at = "conv1"
 		out := blk.Conv1.ForwardFoldedInto(blk.scratchFor(0), x, blk.BN1, nil, true)
+		at = "conv2"
 		return blk.Conv2.ForwardFoldedInto(blk.sumDst(identity, blk.Downsample), out, blk.BN2, identity, true)
 	}
-	out := blk.BN1.ForwardReLU(blk.Conv1.Forward(x), true)
+	at = "conv1"
+	out := blk.Conv1.Forward(x)
+	at = "bn1"
+	out = blk.BN1.ForwardReLU(out, true)
+	at = "conv2"
 	out = blk.Conv2.Forward(out)
+	at = "bn2"
 	if blk.Plain {
 		return blk.BN2.ForwardReLU(out, true)
 	}
-	return blk.add(blk.BN2.Forward(out), blk.shortcutForward(x, blk.Downsample))
+	out = blk.BN2.Forward(out)
+	return blk.add(&at, out, blk.shortcutForward(&at, x, blk.Downsample))
 }
 
 // Backward sends dy through the final ReLU, then through the branch and the
 // shortcut, and adds their input gradients. It overwrites dy.
 func (blk *BasicBlock) Backward(dy *tensor.Tensor, needInput bool) *tensor.Tensor {
-	branch := []nn.Module{blk.Conv1, blk.BN1, blk.Conv2, blk.BN2}
-	return blk.backward(dy, needInput, branch, blk.Downsample, blk.Plain)
+	return blk.backward(dy, needInput, blk.Children(), blk.Downsample, blk.Plain)
 }
 
 // Bottleneck is the block of ResNet-50/101/152, ResNeXt and Wide ResNet:
@@ -153,26 +162,39 @@ func (blk *Bottleneck) shared() *residual { return &blk.residual }
 
 // Forward computes relu(bn3(conv3(relu(bn2(conv2(relu(bn1(conv1(x))))))) + shortcut(x)).
 func (blk *Bottleneck) Forward(x *tensor.Tensor) *tensor.Tensor {
+	var at string // the child running, to name it in an error
+	defer backend.InLayer(&at)
 	if blk.fused {
-		identity := blk.shortcutFused(x, blk.Downsample, blk.Plain)
+		identity := blk.shortcutFused(&at, x, blk.Downsample, blk.Plain)
+		at = "conv1"
 		out := blk.Conv1.ForwardFoldedInto(blk.scratchFor(0), x, blk.BN1, nil, true)
+		at = "conv2"
 		out = blk.Conv2.ForwardFoldedInto(blk.scratchFor(1), out, blk.BN2, nil, true)
+		at = "conv3"
 		return blk.Conv3.ForwardFoldedInto(blk.sumDst(identity, blk.Downsample), out, blk.BN3, identity, true)
 	}
-	out := blk.BN1.ForwardReLU(blk.Conv1.Forward(x), true)
-	out = blk.BN2.ForwardReLU(blk.Conv2.Forward(out), true)
+	at = "conv1"
+	out := blk.Conv1.Forward(x)
+	at = "bn1"
+	out = blk.BN1.ForwardReLU(out, true)
+	at = "conv2"
+	out = blk.Conv2.Forward(out)
+	at = "bn2"
+	out = blk.BN2.ForwardReLU(out, true)
+	at = "conv3"
 	out = blk.Conv3.Forward(out)
+	at = "bn3"
 	if blk.Plain {
 		return blk.BN3.ForwardReLU(out, true)
 	}
-	return blk.add(blk.BN3.Forward(out), blk.shortcutForward(x, blk.Downsample))
+	out = blk.BN3.Forward(out)
+	return blk.add(&at, out, blk.shortcutForward(&at, x, blk.Downsample))
 }
 
 // Backward sends dy through the final ReLU, the branch and the shortcut.
 // It overwrites dy.
 func (blk *Bottleneck) Backward(dy *tensor.Tensor, needInput bool) *tensor.Tensor {
-	branch := []nn.Module{blk.Conv1, blk.BN1, blk.Conv2, blk.BN2, blk.Conv3, blk.BN3}
-	return blk.backward(dy, needInput, branch, blk.Downsample, blk.Plain)
+	return blk.backward(dy, needInput, blk.Children(), blk.Downsample, blk.Plain)
 }
 
 // newDownsample returns the dashed shortcut (1x1 conv with stride, then BN)
@@ -226,38 +248,50 @@ func (r *residual) sumDst(identity *tensor.Tensor, ds *nn.Sequential) *tensor.Te
 	return nil
 }
 
+// The helpers below run inside a block's Forward or Backward and set *at,
+// the block's child running (see backend.InLayer), before each step.
+
 // shortcutForward returns the shortcut's output: x, or downsample(x).
-func (r *residual) shortcutForward(x *tensor.Tensor, ds *nn.Sequential) *tensor.Tensor {
+func (r *residual) shortcutForward(at *string, x *tensor.Tensor, ds *nn.Sequential) *tensor.Tensor {
 	if ds == nil {
 		return x
 	}
+	*at = "downsample"
 	return ds.Forward(x)
 }
 
 // shortcutFused is shortcutForward with the downsample's BN folded in; nil
 // in a plain network.
-func (r *residual) shortcutFused(x *tensor.Tensor, ds *nn.Sequential, plain bool) *tensor.Tensor {
+func (r *residual) shortcutFused(at *string, x *tensor.Tensor, ds *nn.Sequential, plain bool) *tensor.Tensor {
 	if plain {
 		return nil
 	}
 	if ds == nil {
 		return x
 	}
+	*at = "downsample.0"
 	conv, bn := ds.Layers[0].Module.(*nn.Conv2d), ds.Layers[1].Module.(*nn.BatchNorm2d)
 	return conv.ForwardFolded(x, bn, nil, false)
 }
 
 // add computes relu(branch + identity) in place in branch, the last BN's
 // output (its backward pass does not read it): one activation fewer to keep.
-func (r *residual) add(branch, identity *tensor.Tensor) *tensor.Tensor {
+func (r *residual) add(at *string, branch, identity *tensor.Tensor) *tensor.Tensor {
+	*at = "" // the block's own step
 	r.b.Add(branch, branch, identity, true)
 	r.out = branch
 	return branch
 }
 
-// backward is the backward pass of a block whose branch is the given
-// modules in forward order.
-func (r *residual) backward(dy *tensor.Tensor, needInput bool, branch []nn.Module, ds *nn.Sequential, plain bool) *tensor.Tensor {
+// backward is the backward pass of a block whose children (its Children)
+// are its branch in forward order, then the downsample if there is one.
+func (r *residual) backward(dy *tensor.Tensor, needInput bool, children []nn.Child, ds *nn.Sequential, plain bool) *tensor.Tensor {
+	var at string // the child running, to name it in an error
+	defer backend.InLayer(&at)
+	branch := children
+	if ds != nil {
+		branch = children[:len(children)-1]
+	}
 	if plain {
 		// The last BN fused the ReLU: no residual sum to undo.
 		return nn.BackwardChain(branch, dy, needInput)
@@ -269,7 +303,9 @@ func (r *residual) backward(dy *tensor.Tensor, needInput bool, branch []nn.Modul
 	dBranch := nn.BackwardChain(branch, dy, needInput)
 	dShort := dy
 	if ds != nil {
+		at = "downsample"
 		dShort = ds.Backward(dy, needInput)
+		at = ""
 	}
 	if !needInput {
 		return nil

@@ -320,7 +320,7 @@ func TestParityPredict(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			clf, err := predict.New(loadModel(t, b, arch, sd), checkpoint.ImageNetClasses(), transform.ImageNetV1)
+			clf, err := predict.New(loadModel(t, b, arch, sd), resnet.ImageNetClasses(), transform.ImageNetV1)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -7,7 +7,6 @@ package resnet
 import (
 	"fmt"
 	"math/rand/v2"
-	"slices"
 	"sort"
 	"strings"
 
@@ -22,7 +21,8 @@ type BlockKind int
 const (
 	// Basic is two 3x3 convolutions (expansion 1).
 	Basic BlockKind = iota
-	// Bottleneck is 1x1 reduce, 3x3, 1x1 expand (expansion 4).
+	// Bottleneck4 is the Bottleneck block: 1x1 reduce, 3x3, 1x1 expand
+	// (expansion 4).
 	Bottleneck4
 )
 
@@ -61,31 +61,30 @@ var cifarWidths = []int{16, 32, 64}
 // layers in all. Where a stage changes size, the shortcut is the dashed 1x1
 // projection (option B), as in the ImageNet networks.
 var Architectures = map[string]Arch{
-	//               block        blocks per stage         widths          groups, width per group
-	"resnet18":         {Basic, []int{2, 2, 2, 2}, imagenetWidths, 1, 64, false, false},
-	"resnet34":         {Basic, []int{3, 4, 6, 3}, imagenetWidths, 1, 64, false, false},
-	"resnet50":         {Bottleneck4, []int{3, 4, 6, 3}, imagenetWidths, 1, 64, false, false},
-	"resnet101":        {Bottleneck4, []int{3, 4, 23, 3}, imagenetWidths, 1, 64, false, false},
-	"resnet152":        {Bottleneck4, []int{3, 8, 36, 3}, imagenetWidths, 1, 64, false, false},
-	"resnext50_32x4d":  {Bottleneck4, []int{3, 4, 6, 3}, imagenetWidths, 32, 4, false, false},
-	"resnext101_32x8d": {Bottleneck4, []int{3, 4, 23, 3}, imagenetWidths, 32, 8, false, false},
-	"resnext101_64x4d": {Bottleneck4, []int{3, 4, 23, 3}, imagenetWidths, 64, 4, false, false},
-	"wide_resnet50_2":  {Bottleneck4, []int{3, 4, 6, 3}, imagenetWidths, 1, 128, false, false},
-	"wide_resnet101_2": {Bottleneck4, []int{3, 4, 23, 3}, imagenetWidths, 1, 128, false, false},
+	"resnet18":         {Block: Basic, Blocks: []int{2, 2, 2, 2}, Widths: imagenetWidths, Groups: 1, WidthPerGroup: 64},
+	"resnet34":         {Block: Basic, Blocks: []int{3, 4, 6, 3}, Widths: imagenetWidths, Groups: 1, WidthPerGroup: 64},
+	"resnet50":         {Block: Bottleneck4, Blocks: []int{3, 4, 6, 3}, Widths: imagenetWidths, Groups: 1, WidthPerGroup: 64},
+	"resnet101":        {Block: Bottleneck4, Blocks: []int{3, 4, 23, 3}, Widths: imagenetWidths, Groups: 1, WidthPerGroup: 64},
+	"resnet152":        {Block: Bottleneck4, Blocks: []int{3, 8, 36, 3}, Widths: imagenetWidths, Groups: 1, WidthPerGroup: 64},
+	"resnext50_32x4d":  {Block: Bottleneck4, Blocks: []int{3, 4, 6, 3}, Widths: imagenetWidths, Groups: 32, WidthPerGroup: 4},
+	"resnext101_32x8d": {Block: Bottleneck4, Blocks: []int{3, 4, 23, 3}, Widths: imagenetWidths, Groups: 32, WidthPerGroup: 8},
+	"resnext101_64x4d": {Block: Bottleneck4, Blocks: []int{3, 4, 23, 3}, Widths: imagenetWidths, Groups: 64, WidthPerGroup: 4},
+	"wide_resnet50_2":  {Block: Bottleneck4, Blocks: []int{3, 4, 6, 3}, Widths: imagenetWidths, Groups: 1, WidthPerGroup: 128},
+	"wide_resnet101_2": {Block: Bottleneck4, Blocks: []int{3, 4, 23, 3}, Widths: imagenetWidths, Groups: 1, WidthPerGroup: 128},
 
-	"resnet20":  {Basic, []int{3, 3, 3}, cifarWidths, 1, 64, true, false},
-	"resnet32":  {Basic, []int{5, 5, 5}, cifarWidths, 1, 64, true, false},
-	"resnet44":  {Basic, []int{7, 7, 7}, cifarWidths, 1, 64, true, false},
-	"resnet56":  {Basic, []int{9, 9, 9}, cifarWidths, 1, 64, true, false},
-	"resnet110": {Basic, []int{18, 18, 18}, cifarWidths, 1, 64, true, false},
+	"resnet20":  {Block: Basic, Blocks: []int{3, 3, 3}, Widths: cifarWidths, Groups: 1, WidthPerGroup: 64, SmallStem: true},
+	"resnet32":  {Block: Basic, Blocks: []int{5, 5, 5}, Widths: cifarWidths, Groups: 1, WidthPerGroup: 64, SmallStem: true},
+	"resnet44":  {Block: Basic, Blocks: []int{7, 7, 7}, Widths: cifarWidths, Groups: 1, WidthPerGroup: 64, SmallStem: true},
+	"resnet56":  {Block: Basic, Blocks: []int{9, 9, 9}, Widths: cifarWidths, Groups: 1, WidthPerGroup: 64, SmallStem: true},
+	"resnet110": {Block: Basic, Blocks: []int{18, 18, 18}, Widths: cifarWidths, Groups: 1, WidthPerGroup: 64, SmallStem: true},
 
-	"plain20":  {Basic, []int{3, 3, 3}, cifarWidths, 1, 64, true, true},
-	"plain32":  {Basic, []int{5, 5, 5}, cifarWidths, 1, 64, true, true},
-	"plain44":  {Basic, []int{7, 7, 7}, cifarWidths, 1, 64, true, true},
-	"plain56":  {Basic, []int{9, 9, 9}, cifarWidths, 1, 64, true, true},
-	"plain110": {Basic, []int{18, 18, 18}, cifarWidths, 1, 64, true, true},
-	"plain18":  {Basic, []int{2, 2, 2, 2}, imagenetWidths, 1, 64, false, true},
-	"plain34":  {Basic, []int{3, 4, 6, 3}, imagenetWidths, 1, 64, false, true},
+	"plain20":  {Block: Basic, Blocks: []int{3, 3, 3}, Widths: cifarWidths, Groups: 1, WidthPerGroup: 64, SmallStem: true, Plain: true},
+	"plain32":  {Block: Basic, Blocks: []int{5, 5, 5}, Widths: cifarWidths, Groups: 1, WidthPerGroup: 64, SmallStem: true, Plain: true},
+	"plain44":  {Block: Basic, Blocks: []int{7, 7, 7}, Widths: cifarWidths, Groups: 1, WidthPerGroup: 64, SmallStem: true, Plain: true},
+	"plain56":  {Block: Basic, Blocks: []int{9, 9, 9}, Widths: cifarWidths, Groups: 1, WidthPerGroup: 64, SmallStem: true, Plain: true},
+	"plain110": {Block: Basic, Blocks: []int{18, 18, 18}, Widths: cifarWidths, Groups: 1, WidthPerGroup: 64, SmallStem: true, Plain: true},
+	"plain18":  {Block: Basic, Blocks: []int{2, 2, 2, 2}, Widths: imagenetWidths, Groups: 1, WidthPerGroup: 64, Plain: true},
+	"plain34":  {Block: Basic, Blocks: []int{3, 4, 6, 3}, Widths: imagenetWidths, Groups: 1, WidthPerGroup: 64, Plain: true},
 }
 
 // Names returns the architecture names, sorted.
@@ -125,12 +124,11 @@ type Model struct {
 	Flatten *nn.Flatten
 	FC      *nn.Linear // nil without the top
 
-	b         backend.Backend
-	training  bool
-	chain     []nn.Module      // the modules in forward order, for Backward
-	stageEnds []int            // indices in chain of the stem's and each stage's last module
-	stageOut  []*tensor.Tensor // outputs of the stem and of each stage, last Forward
-	scratch   [2]tensor.Tensor // the fused blocks' intermediate activations
+	b          backend.Backend
+	training   bool
+	stageNames []string         // "layer1".."layerK", the stages' names in Children
+	stageOut   []*tensor.Tensor // outputs of the stem and of each stage, last Forward
+	scratch    [2]tensor.Tensor // the fused blocks' intermediate activations
 }
 
 // New builds the named architecture with freshly initialized weights.
@@ -166,11 +164,6 @@ func build(b backend.Backend, name string, arch Arch, opt Options) (*Model, erro
 		return nil, err
 	}
 	m.BN1 = nn.NewBatchNorm2d(b, stemWidth)
-	m.chain = append(m.chain, &stem{conv: m.Conv1, bn: m.BN1})
-	if m.MaxPool != nil {
-		m.chain = append(m.chain, m.MaxPool)
-	}
-	m.stageEnds = append(m.stageEnds, len(m.chain)-1)
 
 	// The stages: the first block of every stage but the first has stride 2.
 	in := stemWidth
@@ -198,11 +191,10 @@ func build(b backend.Backend, name string, arch Arch, opt Options) (*Model, erro
 			blk.shared().inputReusable = j > 0
 			blk.shared().scratch = &m.scratch
 			stage.Layers = append(stage.Layers, nn.Child{Name: fmt.Sprint(j), Module: blk})
-			m.chain = append(m.chain, blk)
 			in, stride = planes*arch.Block.Expansion(), 1
 		}
 		m.Layers = append(m.Layers, stage)
-		m.stageEnds = append(m.stageEnds, len(m.chain)-1)
+		m.stageNames = append(m.stageNames, fmt.Sprintf("layer%d", i+1))
 	}
 
 	// The top: average pool, flatten, fc.
@@ -212,7 +204,6 @@ func build(b backend.Backend, name string, arch Arch, opt Options) (*Model, erro
 		if m.FC, err = nn.NewLinear(b, in, opt.NumClasses); err != nil {
 			return nil, err
 		}
-		m.chain = append(m.chain, m.AvgPool, m.Flatten, m.FC)
 	}
 	m.Init(opt.Seed)
 	return m, nil
@@ -265,7 +256,6 @@ func (m *Model) ReplaceHead(k int, seed uint64) error {
 	}
 	nn.InitLinear(fc, rand.New(rand.NewPCG(seed, 0xfc)))
 	m.FC = fc
-	m.chain[len(m.chain)-1] = fc
 	m.Options.NumClasses = k
 	return nil
 }
@@ -280,7 +270,7 @@ func (m *Model) Children() []nn.Child {
 		cs = append(cs, nn.Child{Name: "maxpool", Module: m.MaxPool})
 	}
 	for i, st := range m.Layers {
-		cs = append(cs, nn.Child{Name: fmt.Sprintf("layer%d", i+1), Module: st})
+		cs = append(cs, nn.Child{Name: m.stageNames[i], Module: st})
 	}
 	if m.FC != nil {
 		cs = append(cs, nn.Child{Name: "avgpool", Module: m.AvgPool}, nn.Child{Name: "fc", Module: m.FC})
@@ -296,7 +286,9 @@ func (m *Model) Vars() []*nn.Var { return nil }
 func (m *Model) SetTraining(training bool) { m.training = training }
 
 // Forward computes the logits [N, classes] for images x [N, C, H, W], or the
-// last stage's feature map without the top.
+// last stage's feature map without the top, as torchvision's
+// ResNet.forward: conv1, bn1, relu, maxpool, layer1..layerK, then avgpool,
+// flatten and fc.
 //
 // In evaluation mode, and in training mode for a frozen prefix of the
 // network (transfer learning), every BN is folded into the convolution
@@ -304,22 +296,61 @@ func (m *Model) SetTraining(training bool) { m.training = training }
 // the fast inference path. Elsewhere the layers run one by one and keep what
 // Backward needs.
 func (m *Model) Forward(x *tensor.Tensor) *tensor.Tensor {
+	var at string // the child running, to name it in an error
+	defer backend.InLayer(&at)
 	m.stageOut = m.stageOut[:0]
-	prefix := true // still in a part that needs no backward pass
-	for i, mod := range m.chain {
-		prefix = prefix && (!m.training || !nn.Trainable(mod)) && runningStatsOnly(mod)
-		switch l := mod.(type) {
-		case *stem:
-			l.fused = prefix
-		case block:
-			l.setFused(prefix)
-		}
-		x = mod.Forward(x)
-		if slices.Contains(m.stageEnds, i) {
-			m.stageOut = append(m.stageOut, x)
-		}
+
+	// fused: the network so far needs no backward pass.
+	fused := m.inferenceOnly(m.Conv1) && m.inferenceOnly(m.BN1)
+	at = "conv1"
+	if fused {
+		x = m.Conv1.ForwardFolded(x, m.BN1, nil, true) // bn1 and relu folded in
+	} else {
+		x = m.Conv1.Forward(x)
+		at = "bn1"
+		x = m.BN1.ForwardReLU(x, true) // bn1, then relu
+	}
+	if m.MaxPool != nil {
+		at = "maxpool"
+		x = m.MaxPool.Forward(x)
+	}
+	m.stageOut = append(m.stageOut, x)
+
+	for i, stage := range m.Layers {
+		fused = m.fuse(stage, fused)
+		at = m.stageNames[i]
+		x = stage.Forward(x)
+		m.stageOut = append(m.stageOut, x)
+	}
+
+	if m.FC != nil {
+		at = "avgpool"
+		x = m.AvgPool.Forward(x)
+		at = "" // torch.flatten: no module of the state dict
+		x = m.Flatten.Forward(x)
+		at = "fc"
+		x = m.FC.Forward(x)
 	}
 	return x
+}
+
+// fuse sets the fused inference path on the blocks of stage that, like
+// everything before them (fused), need no backward pass, and reports
+// whether that still holds after the stage.
+func (m *Model) fuse(stage *nn.Sequential, fused bool) bool {
+	for _, c := range stage.Layers {
+		blk := c.Module.(block)
+		fused = fused && m.inferenceOnly(blk)
+		blk.setFused(fused)
+	}
+	return fused
+}
+
+// inferenceOnly reports whether mod needs no backward pass: in evaluation
+// mode, or without trainable parameters, and with every batch norm in it
+// normalizing with running statistics.
+func (m *Model) inferenceOnly(mod nn.Module) bool {
+	return (!m.training || !nn.Trainable(mod)) && runningStatsOnly(mod)
 }
 
 // StageOutputs returns the outputs of the last Forward after the stem
@@ -329,45 +360,48 @@ func (m *Model) StageOutputs() []*tensor.Tensor { return m.stageOut }
 
 // Backward computes the gradients of all trainable parameters from the
 // gradient of the loss with respect to the logits (or to the feature map,
-// without the top, which it then overwrites). Frozen stages at the start of
-// the network are skipped entirely.
+// without the top, which it then overwrites): Forward's steps in reverse.
+// Frozen stages at the start of the network are skipped entirely (see
+// nn.Backprop).
 func (m *Model) Backward(dy *tensor.Tensor, needInput bool) *tensor.Tensor {
-	return nn.BackwardChain(m.chain, dy, needInput)
+	var at string // the child running, to name it in an error
+	defer backend.InLayer(&at)
+	bp := nn.NewBackprop(needInput, m)
+
+	if m.FC != nil {
+		at = "fc"
+		dy = bp.Step(m.FC, dy)
+		at = ""
+		dy = bp.Step(m.Flatten, dy)
+		at = "avgpool"
+		dy = bp.Step(m.AvgPool, dy)
+	}
+
+	for i := len(m.Layers) - 1; i >= 0; i-- {
+		at = m.stageNames[i]
+		dy = bp.Step(m.Layers[i], dy)
+	}
+
+	if m.MaxPool != nil {
+		at = "maxpool"
+		dy = bp.Step(m.MaxPool, dy)
+	}
+	at = "bn1"
+	dy = bp.Step(m.BN1, dy) // relu's mask included
+	at = "conv1"
+	return bp.Step(m.Conv1, dy)
 }
 
 // runningStatsOnly reports whether every batch norm in mod normalizes with
 // running statistics (evaluation mode or frozen).
 func runningStatsOnly(mod nn.Module) bool {
-	for _, c := range nn.Modules(mod) {
-		if bn, ok := c.Module.(*nn.BatchNorm2d); ok && bn.UsesBatchStats() {
+	if bn, ok := mod.(*nn.BatchNorm2d); ok {
+		return !bn.UsesBatchStats()
+	}
+	for _, c := range mod.Children() {
+		if !runningStatsOnly(c.Module) {
 			return false
 		}
 	}
 	return true
 }
-
-// stem is conv1 -> bn1 -> relu as one module of the forward chain.
-type stem struct {
-	conv  *nn.Conv2d
-	bn    *nn.BatchNorm2d
-	fused bool
-}
-
-func (s *stem) Forward(x *tensor.Tensor) *tensor.Tensor {
-	if s.fused {
-		return s.conv.ForwardFolded(x, s.bn, nil, true)
-	}
-	return s.bn.ForwardReLU(s.conv.Forward(x), true)
-}
-
-func (s *stem) Backward(dy *tensor.Tensor, needInput bool) *tensor.Tensor {
-	return nn.BackwardChain([]nn.Module{s.conv, s.bn}, dy, needInput)
-}
-
-func (s *stem) Vars() []*nn.Var { return nil }
-
-func (s *stem) Children() []nn.Child {
-	return []nn.Child{{Name: "conv1", Module: s.conv}, {Name: "bn1", Module: s.bn}}
-}
-
-func (s *stem) SetTraining(bool) {}

@@ -1,9 +1,11 @@
-package checkpoint
+package resnet
 
 import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/resgo/resgo/transform"
 )
 
 // DefaultBaseURL is where torchvision publishes its weights.
@@ -43,6 +45,12 @@ type Weights struct {
 
 // URL returns the file's download address under DefaultBaseURL.
 func (w Weights) URL() string { return DefaultBaseURL + w.File }
+
+// Preset returns the evaluation preprocessing that goes with the weights.
+func (w Weights) Preset() transform.Preset {
+	return transform.Preset{ResizeSize: w.ResizeSize, CropSize: w.CropSize, Channels: 3,
+		Norm: transform.Normalization{Mean: w.Mean[:], Std: w.Std[:]}}
+}
 
 // weightsTable lists torchvision's ResNet-family weights (torchvision 0.14
 // resnet.py). Columns: arch, tag, default, hash prefix, resize, acc@1,
@@ -111,5 +119,5 @@ func LookupWeights(name string) (Weights, error) {
 	for _, e := range AllWeights() {
 		names = append(names, e.Name)
 	}
-	return Weights{}, fmt.Errorf("checkpoint: unknown weights %q (known: %s, or an architecture name for its DEFAULT)", name, strings.Join(names, ", "))
+	return Weights{}, fmt.Errorf("resnet: unknown weights %q (known: %s, or an architecture name for its DEFAULT)", name, strings.Join(names, ", "))
 }

@@ -1,4 +1,6 @@
-package checkpoint
+// Package hub fetches torchvision's published weights files into a local
+// cache and checks their SHA-256, as torch.hub does.
+package hub
 
 import (
 	"context"
@@ -11,6 +13,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/resgo/resgo/internal/atomicfile"
+	"github.com/resgo/resgo/models/resnet"
 )
 
 // DefaultCacheDir returns the directory downloaded weights are kept in:
@@ -22,16 +27,16 @@ func DefaultCacheDir() (string, error) {
 	}
 	d, err := os.UserCacheDir()
 	if err != nil {
-		return "", fmt.Errorf("checkpoint: no cache directory (set RESGO_CACHE): %w", err)
+		return "", fmt.Errorf("hub: no cache directory (set RESGO_CACHE): %w", err)
 	}
 	return filepath.Join(d, "resgo"), nil
 }
 
-// Download returns the path of the named weights file (see LookupWeights
-// for names) in cacheDir, downloading it first if it is not there. See
-// DownloadWeights.
+// Download returns the path of the named weights file (see
+// resnet.LookupWeights for names) in cacheDir, downloading it first if it is
+// not there. See DownloadWeights.
 func Download(ctx context.Context, name, cacheDir, baseURL string, progress io.Writer) (string, error) {
-	w, err := LookupWeights(name)
+	w, err := resnet.LookupWeights(name)
 	if err != nil {
 		return "", err
 	}
@@ -39,7 +44,7 @@ func Download(ctx context.Context, name, cacheDir, baseURL string, progress io.W
 }
 
 // DownloadWeights returns the path of w.File in cacheDir ("" means
-// DefaultCacheDir()), downloading it from baseURL ("" means DefaultBaseURL)
+// DefaultCacheDir()), downloading it from baseURL ("" means resnet.DefaultBaseURL)
 // if it is not cached.
 //
 // The download goes to a temporary file in cacheDir while its SHA-256 is
@@ -47,7 +52,7 @@ func Download(ctx context.Context, name, cacheDir, baseURL string, progress io.W
 // renamed into place. A cached file is verified the same way on every call;
 // one that fails is removed and reported as an error, so the next call
 // downloads it afresh. Progress lines go to progress unless it is nil.
-func DownloadWeights(ctx context.Context, w Weights, cacheDir, baseURL string, progress io.Writer) (string, error) {
+func DownloadWeights(ctx context.Context, w resnet.Weights, cacheDir, baseURL string, progress io.Writer) (string, error) {
 	if progress == nil {
 		progress = io.Discard
 	}
@@ -59,13 +64,13 @@ func DownloadWeights(ctx context.Context, w Weights, cacheDir, baseURL string, p
 		cacheDir = d
 	}
 	if baseURL == "" {
-		baseURL = DefaultBaseURL
+		baseURL = resnet.DefaultBaseURL
 	}
 	if w.File == "" || w.SHA256Prefix == "" || strings.ContainsAny(w.File, `/\`) {
-		return "", fmt.Errorf("checkpoint: weights %q: bad file name %q or hash prefix %q", w.Name, w.File, w.SHA256Prefix)
+		return "", fmt.Errorf("hub: weights %q: bad file name %q or hash prefix %q", w.Name, w.File, w.SHA256Prefix)
 	}
 	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
-		return "", fmt.Errorf("checkpoint: cache directory: %w", err)
+		return "", fmt.Errorf("hub: cache directory: %w", err)
 	}
 	dst := filepath.Join(cacheDir, w.File)
 
@@ -75,42 +80,42 @@ func DownloadWeights(ctx context.Context, w Weights, cacheDir, baseURL string, p
 		_, err := io.Copy(h, f)
 		f.Close()
 		if err != nil {
-			return "", fmt.Errorf("checkpoint: %s: %w", dst, err)
+			return "", fmt.Errorf("hub: %s: %w", dst, err)
 		}
 		sum := hex.EncodeToString(h.Sum(nil))
 		if !strings.HasPrefix(sum, w.SHA256Prefix) {
 			os.Remove(dst)
-			return "", fmt.Errorf("checkpoint: %s: cached file has SHA-256 %s, expected prefix %s; removed it, run again to download it afresh", dst, sum, w.SHA256Prefix)
+			return "", fmt.Errorf("hub: %s: cached file has SHA-256 %s, expected prefix %s; removed it, run again to download it afresh", dst, sum, w.SHA256Prefix)
 		}
 		fmt.Fprintf(progress, "%s: using cached %s\n", w.File, dst)
 		return dst, nil
 	} else if !errors.Is(err, os.ErrNotExist) {
-		return "", fmt.Errorf("checkpoint: %w", err)
+		return "", fmt.Errorf("hub: %w", err)
 	}
 
 	url := strings.TrimSuffix(baseURL, "/") + "/" + w.File
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return "", fmt.Errorf("checkpoint: %s: %w", w.File, err)
+		return "", fmt.Errorf("hub: %s: %w", w.File, err)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return "", fmt.Errorf("checkpoint: %s: downloading: %w", w.File, err)
+		return "", fmt.Errorf("hub: %s: downloading: %w", w.File, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("checkpoint: %s: downloading %s: %s", w.File, url, resp.Status)
+		return "", fmt.Errorf("hub: %s: downloading %s: %s", w.File, url, resp.Status)
 	}
 	fmt.Fprintf(progress, "%s: downloading %s\n", w.File, url)
-	err = WriteFileAtomic(dst, func(out io.Writer) error {
+	err = atomicfile.Write(dst, func(out io.Writer) error {
 		h := sha256.New()
 		p := &progressWriter{w: progress, file: w.File, total: resp.ContentLength}
 		if _, err := io.Copy(io.MultiWriter(out, h, p), resp.Body); err != nil {
-			return fmt.Errorf("checkpoint: %s: downloading %s: %w", w.File, url, err)
+			return fmt.Errorf("hub: %s: downloading %s: %w", w.File, url, err)
 		}
 		sum := hex.EncodeToString(h.Sum(nil))
 		if !strings.HasPrefix(sum, w.SHA256Prefix) {
-			return fmt.Errorf("checkpoint: %s: SHA-256 mismatch: expected prefix %s, got %s (downloaded from %s; nothing was cached)", w.File, w.SHA256Prefix, sum, url)
+			return fmt.Errorf("hub: %s: SHA-256 mismatch: expected prefix %s, got %s (downloaded from %s; nothing was cached)", w.File, w.SHA256Prefix, sum, url)
 		}
 		return nil
 	})
@@ -131,6 +136,7 @@ type progressWriter struct {
 	step  int64 // last step reported
 }
 
+// Write counts b and reports progress; it never fails.
 func (p *progressWriter) Write(b []byte) (int, error) {
 	p.done += int64(len(b))
 	const mib = 1 << 20

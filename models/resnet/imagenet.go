@@ -1,4 +1,4 @@
-package checkpoint
+package resnet
 
 import (
 	_ "embed"

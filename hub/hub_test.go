@@ -1,72 +1,22 @@
-package checkpoint
+package hub
 
 import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/resgo/resgo/models/resnet"
 )
-
-func TestWriteFileAtomic(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "out.bin")
-	if err := WriteFileAtomic(path, func(w io.Writer) error {
-		_, err := io.WriteString(w, "first")
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if b, _ := os.ReadFile(path); string(b) != "first" {
-		t.Fatalf("content %q", b)
-	}
-	os.Chmod(path, 0o600)
-
-	// A failing writer leaves the old file and no temporary file.
-	boom := errors.New("boom")
-	err := WriteFileAtomic(path, func(w io.Writer) error {
-		io.WriteString(w, "partial")
-		return boom
-	})
-	if !errors.Is(err, boom) {
-		t.Fatalf("error %v, want boom", err)
-	}
-	// So does a panicking one.
-	func() {
-		defer func() { recover() }()
-		WriteFileAtomic(path, func(w io.Writer) error { panic("oops") })
-	}()
-	if b, _ := os.ReadFile(path); string(b) != "first" {
-		t.Fatalf("content after failures %q", b)
-	}
-	if err := WriteFileAtomic(path, func(w io.Writer) error {
-		_, err := io.WriteString(w, "second")
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if b, _ := os.ReadFile(path); string(b) != "second" {
-		t.Fatalf("content %q", b)
-	}
-	if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o600 {
-		t.Errorf("mode %v, want the replaced file's 0600", fi.Mode())
-	}
-	assertFiles(t, dir, "out.bin")
-
-	if err := WriteFileAtomic(filepath.Join(dir, "no/such/dir/x"), func(io.Writer) error { return nil }); err == nil {
-		t.Error("missing directory: no error")
-	}
-}
 
 // assertFiles checks that dir holds exactly the named files.
 func assertFiles(t *testing.T, dir string, names ...string) {
@@ -117,7 +67,7 @@ func TestDownloadWeights(t *testing.T) {
 		"/resnet18-f37072fd.pth":     []byte("not the real resnet18"),
 		"/models/other-00000000.pth": good,
 	})
-	w := Weights{Name: "tiny.TEST", File: file, SHA256Prefix: prefix}
+	w := resnet.Weights{Name: "tiny.TEST", File: file, SHA256Prefix: prefix}
 	ctx := context.Background()
 
 	t.Run("good", func(t *testing.T) {
@@ -207,70 +157,5 @@ func TestDefaultCacheDir(t *testing.T) {
 	t.Setenv("XDG_CACHE_HOME", "/xdg")
 	if d, err := DefaultCacheDir(); runtime.GOOS == "linux" && (err != nil || d != "/xdg/resgo") {
 		t.Errorf("without RESGO_CACHE: %q, %v", d, err)
-	}
-}
-
-func TestLookupWeights(t *testing.T) {
-	for name, want := range map[string]string{
-		"resnet18":                       "resnet18-f37072fd.pth",
-		"resnet34":                       "resnet34-b627a593.pth",
-		"resnet34.LEGACY":                "resnet34-333f7ec4.pth",
-		"resnet34-333f7ec4.pth":          "resnet34-333f7ec4.pth",
-		"resnet34-333f7ec4":              "resnet34-333f7ec4.pth",
-		"resnet50":                       "resnet50-11ad3fa6.pth",
-		"resnet50.DEFAULT":               "resnet50-11ad3fa6.pth",
-		"resnet50.IMAGENET1K_V1":         "resnet50-0676ba61.pth",
-		"ResNet50.imagenet1k_v2":         "resnet50-11ad3fa6.pth",
-		"resnext101_64x4d":               "resnext101_64x4d-173b62eb.pth",
-		"wide_resnet101_2":               "wide_resnet101_2-d733dc28.pth",
-		"wide_resnet101_2.IMAGENET1K_V1": "wide_resnet101_2-32ee1156.pth",
-	} {
-		w, err := LookupWeights(name)
-		if err != nil || w.File != want {
-			t.Errorf("LookupWeights(%q) = %s, %v; want %s", name, w.File, err, want)
-		}
-	}
-	for _, name := range []string{"", "resnet", "resnet50.IMAGENET1K_V3", "resnet18.IMAGENET1K_V2"} {
-		if _, err := LookupWeights(name); err == nil {
-			t.Errorf("LookupWeights(%q): no error", name)
-		}
-	}
-}
-
-func TestWeightsTable(t *testing.T) {
-	defaults := map[string]int{}
-	fileRE := regexp.MustCompile(`^[a-z0-9_]+-([0-9a-f]{8})\.pth$`)
-	for _, w := range AllWeights() {
-		m := fileRE.FindStringSubmatch(w.File)
-		if m == nil || m[1] != w.SHA256Prefix || !strings.HasPrefix(w.File, w.Arch+"-") {
-			t.Errorf("%s: file %s, prefix %s", w.Name, w.File, w.SHA256Prefix)
-		}
-		if w.URL() != "https://download.pytorch.org/models/"+w.File {
-			t.Errorf("%s: URL %s", w.Name, w.URL())
-		}
-		wantResize := 256
-		if w.Tag == "IMAGENET1K_V2" || w.Arch == "resnext101_64x4d" {
-			wantResize = 232
-		}
-		if w.ResizeSize != wantResize || w.CropSize != 224 || w.Mean != ImageNetMean || w.Std != ImageNetStd {
-			t.Errorf("%s: preprocessing %d/%d %v %v", w.Name, w.ResizeSize, w.CropSize, w.Mean, w.Std)
-		}
-		if w.Acc1 < 69 || w.Acc1 > 84 || w.Acc5 < w.Acc1 || w.Params < 11_000_000 {
-			t.Errorf("%s: acc %v/%v params %d", w.Name, w.Acc1, w.Acc5, w.Params)
-		}
-		if w.Default {
-			defaults[w.Arch]++
-		}
-		if got, err := LookupWeights(w.Name); err != nil || got != w {
-			t.Errorf("LookupWeights(%s) = %v, %v", w.Name, got, err)
-		}
-	}
-	if len(defaults) != 10 {
-		t.Errorf("%d architectures with a default, want 10: %v", len(defaults), defaults)
-	}
-	for arch, n := range defaults {
-		if n != 1 {
-			t.Errorf("%s has %d defaults", arch, n)
-		}
 	}
 }

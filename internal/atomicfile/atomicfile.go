@@ -1,4 +1,5 @@
-package checkpoint
+// Package atomicfile writes files so that readers never see a partial write.
+package atomicfile
 
 import (
 	"bufio"
@@ -8,13 +9,13 @@ import (
 	"path/filepath"
 )
 
-// WriteFileAtomic writes a file so that readers see either the old file or
-// the complete new one, never a partial write: write fills a temporary file
-// in the same directory (buffered), which is then flushed, synced to disk
-// and renamed over path. If write returns an error (returned as is) or
-// anything else fails, the temporary file is removed and path is untouched.
-// A new file gets mode 0644; a replaced file keeps its mode.
-func WriteFileAtomic(path string, write func(w io.Writer) error) error {
+// Write writes a file so that readers see either the old file or the
+// complete new one, never a partial write: write fills a temporary file in
+// the same directory (buffered), which is then flushed, synced to disk and
+// renamed over path. If write returns an error (returned as is) or anything
+// else fails, the temporary file is removed and path is untouched. A new
+// file gets mode 0644; a replaced file keeps its mode.
+func Write(path string, write func(w io.Writer) error) error {
 	dir, base := filepath.Split(path)
 	if dir == "" {
 		dir = "."
@@ -25,7 +26,7 @@ func WriteFileAtomic(path string, write func(w io.Writer) error) error {
 	}
 	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
 	if err != nil {
-		return fmt.Errorf("checkpoint: %s: %w", path, err)
+		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	done := false
 	defer func() {
@@ -39,19 +40,19 @@ func WriteFileAtomic(path string, write func(w io.Writer) error) error {
 		return err
 	}
 	if err := bw.Flush(); err != nil {
-		return fmt.Errorf("checkpoint: %s: %w", path, err)
+		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	if err := tmp.Chmod(mode); err != nil {
-		return fmt.Errorf("checkpoint: %s: %w", path, err)
+		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("checkpoint: %s: %w", path, err)
+		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("checkpoint: %s: %w", path, err)
+		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("checkpoint: %s: %w", path, err)
+		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	done = true
 	// Make the rename itself durable; not every system can sync a directory.

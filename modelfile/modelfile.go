@@ -1,4 +1,7 @@
-package checkpoint
+// Package modelfile reads and writes resgo's model files: a ResNet's weights
+// together with what it takes to rebuild and use it: architecture, classes,
+// preprocessing.
+package modelfile
 
 import (
 	"encoding/json"
@@ -10,17 +13,20 @@ import (
 	"strings"
 
 	"github.com/resgo/resgo/backend"
+	"github.com/resgo/resgo/checkpoint"
+	"github.com/resgo/resgo/hub"
+	"github.com/resgo/resgo/internal/atomicfile"
 	"github.com/resgo/resgo/models/resnet"
 	"github.com/resgo/resgo/transform"
 )
 
-// ModelFormat identifies resgo's own checkpoints in their metadata.
-const ModelFormat = "resgo/1"
+// Format identifies resgo's own model files in their metadata.
+const Format = "resgo/1"
 
-// metaKey is the safetensors metadata key holding a checkpoint's Meta.
+// metaKey is the safetensors metadata key holding a model file's Meta.
 const metaKey = "resgo"
 
-// Meta is what a resgo checkpoint says about its model beside the weights:
+// Meta is what a resgo model file says about its model beside the weights:
 // enough to rebuild it, name its classes and preprocess its inputs the way
 // it was trained.
 type Meta struct {
@@ -36,94 +42,95 @@ type Meta struct {
 	Train json.RawMessage `json:"train,omitempty"`
 }
 
-// Options returns the model builder's options for the checkpoint.
+// Options returns the model builder's options for the model file.
 func (m *Meta) Options() resnet.Options {
 	return resnet.Options{NumClasses: m.NumClasses, InChannels: m.InChannels, IncludeTop: true, SmallStem: m.SmallStem}
 }
 
-// WriteModel writes a resgo checkpoint atomically: the model's state under
+// Write writes a resgo model file atomically: the model's state under
 // torchvision's names, the extra tensors (optimizer state, say) and meta,
 // as a safetensors file.
-func WriteModel(path string, m *resnet.Model, meta Meta, extra map[string]*Tensor) error {
-	sd := FromModule(m)
+func Write(path string, m *resnet.Model, meta Meta, extra map[string]*checkpoint.Tensor) error {
+	sd := checkpoint.FromModule(m)
 	for name, t := range extra {
 		if sd.Get(name) != nil {
-			return fmt.Errorf("checkpoint: %s: extra tensor %s clashes with a model variable", path, name)
+			return fmt.Errorf("modelfile: %s: extra tensor %s clashes with a model variable", path, name)
 		}
 		t.Name = name
 		sd.Add(t)
 	}
-	meta.Format = ModelFormat
+	meta.Format = Format
 	raw, err := json.Marshal(meta)
 	if err != nil {
-		return fmt.Errorf("checkpoint: %s: %w", path, err)
+		return fmt.Errorf("modelfile: %s: %w", path, err)
 	}
 	sd.Metadata = map[string]string{metaKey: string(raw)}
-	return WriteFileAtomic(path, func(w io.Writer) error { return EncodeSafetensors(w, sd) })
+	return atomicfile.Write(path, func(w io.Writer) error { return checkpoint.EncodeSafetensors(w, sd) })
 }
 
-// ErrNotModel is returned (wrapped) by ReadModel for a safetensors file
-// without resgo's metadata: plain weights.
+// ErrNotModel is returned (wrapped) by Read for a safetensors file without
+// resgo's metadata: plain weights.
 var ErrNotModel = errors.New("a safetensors file without resgo metadata (not a resgo checkpoint): give --arch and load it as weights")
 
-// ReadModel reads a resgo checkpoint: its state dict (model variables and
-// any extra tensors) and its Meta.
-func ReadModel(path string) (*StateDict, *Meta, error) {
-	sd, err := ReadSafetensors(path)
+// Read reads a resgo model file: its state dict (model variables and any
+// extra tensors) and its Meta.
+func Read(path string) (*checkpoint.StateDict, *Meta, error) {
+	sd, err := checkpoint.ReadSafetensors(path)
 	if err != nil {
 		return nil, nil, err
 	}
 	raw, ok := sd.Metadata[metaKey]
 	if !ok {
-		return nil, nil, fmt.Errorf("checkpoint: %s: %w", path, ErrNotModel)
+		return nil, nil, fmt.Errorf("modelfile: %s: %w", path, ErrNotModel)
 	}
 	var meta Meta
 	if err := json.Unmarshal([]byte(raw), &meta); err != nil {
-		return nil, nil, fmt.Errorf("checkpoint: %s: bad resgo metadata: %w", path, err)
+		return nil, nil, fmt.Errorf("modelfile: %s: bad resgo metadata: %w", path, err)
 	}
-	if meta.Format != ModelFormat {
-		return nil, nil, fmt.Errorf("checkpoint: %s: format %q, this resgo reads %q", path, meta.Format, ModelFormat)
+	if meta.Format != Format {
+		return nil, nil, fmt.Errorf("modelfile: %s: format %q, this resgo reads %q", path, meta.Format, Format)
 	}
 	return sd, &meta, nil
 }
 
-// LoadModel rebuilds the model a resgo checkpoint describes on backend b
-// and loads its weights. Entries that are not model variables (optimizer
+// Load rebuilds the model a resgo model file describes on backend b and
+// loads its weights. Entries that are not model variables (optimizer
 // state) are ignored.
-func LoadModel(b backend.Backend, path string) (*resnet.Model, *Meta, error) {
-	sd, meta, err := ReadModel(path)
+func Load(b backend.Backend, path string) (*resnet.Model, *Meta, error) {
+	sd, meta, err := Read(path)
 	if err != nil {
 		return nil, nil, err
 	}
 	m, err := resnet.New(b, meta.Arch, meta.Options())
 	if err != nil {
-		return nil, nil, fmt.Errorf("checkpoint: %s: %w", path, err)
+		return nil, nil, fmt.Errorf("modelfile: %s: %w", path, err)
 	}
-	model := NewStateDict()
+	model := checkpoint.NewStateDict()
 	for _, k := range sd.Keys {
 		if !strings.HasPrefix(k, "optim.") {
 			model.Add(sd.Get(k))
 		}
 	}
-	if _, err := Load(m, model, LoadOptions{}); err != nil {
+	if _, err := checkpoint.Load(m, model, checkpoint.LoadOptions{}); err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return m, meta, nil
 }
 
 // ResolveWeights finds a weights file given as a path or as a torchvision
-// weights name (see LookupWeights; the file is then taken from the download
-// cache). For torchvision's weights, named either way, it also returns
-// their table entry (architecture, preprocessing); otherwise w is nil.
-func ResolveWeights(weights string) (path string, w *Weights, err error) {
-	entry, lerr := LookupWeights(filepath.Base(weights))
+// weights name (see resnet.LookupWeights; the file is then taken from the
+// download cache, see hub). For torchvision's weights, named either way, it
+// also returns their table entry (architecture, preprocessing); otherwise w
+// is nil.
+func ResolveWeights(weights string) (path string, w *resnet.Weights, err error) {
+	entry, lerr := resnet.LookupWeights(filepath.Base(weights))
 	if lerr != nil {
 		return weights, nil, nil
 	}
 	if _, err := os.Stat(weights); err == nil {
 		return weights, &entry, nil
 	}
-	dir, err := DefaultCacheDir()
+	dir, err := hub.DefaultCacheDir()
 	if err != nil {
 		return "", nil, err
 	}
@@ -134,17 +141,11 @@ func ResolveWeights(weights string) (path string, w *Weights, err error) {
 	return path, &entry, nil
 }
 
-// Preset returns the evaluation preprocessing that goes with the weights.
-func (w Weights) Preset() transform.Preset {
-	return transform.Preset{ResizeSize: w.ResizeSize, CropSize: w.CropSize, Channels: 3,
-		Norm: transform.Normalization{Mean: w.Mean[:], Std: w.Std[:]}}
-}
-
 // LoadPretrained builds arch (or the architecture the weights name) on b
 // with the given weights (see ResolveWeights) and as many classes as the
 // weights' fc layer has. For torchvision's weights it returns their table
 // entry too (nil otherwise), whose Preset is the preprocessing to use.
-func LoadPretrained(b backend.Backend, arch, weights string, seed uint64) (*resnet.Model, *Weights, error) {
+func LoadPretrained(b backend.Backend, arch, weights string, seed uint64) (*resnet.Model, *resnet.Weights, error) {
 	path, w, err := ResolveWeights(weights)
 	if err != nil {
 		return nil, nil, err
@@ -158,7 +159,7 @@ func LoadPretrained(b backend.Backend, arch, weights string, seed uint64) (*resn
 	if arch == "" {
 		return nil, nil, fmt.Errorf("%s: say which architecture with --arch", weights)
 	}
-	sd, err := Read(path)
+	sd, err := checkpoint.Read(path)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -175,7 +176,7 @@ func LoadPretrained(b backend.Backend, arch, weights string, seed uint64) (*resn
 	if err != nil {
 		return nil, nil, err
 	}
-	if _, err := Load(m, sd, LoadOptions{}); err != nil {
+	if _, err := checkpoint.Load(m, sd, checkpoint.LoadOptions{}); err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return m, w, nil

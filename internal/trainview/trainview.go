@@ -1,0 +1,141 @@
+// Package trainview shows a training run to people: its progress (a
+// progress bar per pass on a terminal, a line at every tenth of a pass
+// otherwise), the tutorial's line after each epoch, and the learning
+// curves, redrawn after each epoch as a PNG in the run's folder. resgo
+// train and the demo give its Hooks to the training loop.
+package trainview
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/schollz/progressbar/v3"
+
+	"github.com/resgo/resgo/charts"
+	"github.com/resgo/resgo/train"
+)
+
+// CurvesFile is the learning curves' PNG that Hooks draws in the run's
+// folder.
+const CurvesFile = "curves.png"
+
+// Hooks returns the hooks that show a training on w and draw its learning
+// curves into dir's CurvesFile after each epoch. Quiet leaves out the
+// progress bars and lines, not the epoch lines.
+func Hooks(w io.Writer, quiet bool, dir string) train.Hooks {
+	v := &view{w: w, quiet: quiet}
+	return train.Hooks{
+		PassStart: v.passStart,
+		Batch:     v.batch,
+		PassEnd:   v.passEnd,
+		Epoch: func(rec train.EpochStats, history []train.EpochStats) error {
+			// The tutorial's summary line.
+			fmt.Fprintf(w, "[epoch %d] train_loss: %.3f  val_accuracy: %.3f  (%.1f images/s, %.0f s)\n",
+				rec.Epoch, rec.TrainLoss, rec.ValAcc, rec.ImagesPerSec, rec.Seconds)
+			return PlotHistory(filepath.Join(dir, CurvesFile), history)
+		},
+	}
+}
+
+// view shows the progress of one pass at a time: a progress bar on a
+// terminal, plain lines (at every tenth of the pass) otherwise, nothing
+// when quiet.
+type view struct {
+	w     io.Writer
+	quiet bool
+
+	bar        *progressbar.ProgressBar // nil unless on a terminal
+	lines      bool                     // plain lines
+	desc       string
+	total      int
+	lastTenth  int
+	lastDetail string
+}
+
+// label names a pass's phase in the display.
+func label(p train.Phase) string {
+	if p == train.Validation {
+		return "valid"
+	}
+	return "train"
+}
+
+// passStart starts the display of a pass. The progress bar library's write
+// errors are not reported: the display would have nowhere to report them.
+func (v *view) passStart(p train.Progress) {
+	v.desc = fmt.Sprintf("%s epoch[%d/%d]", label(p.Phase), p.Epoch, p.Epochs)
+	v.total, v.lastTenth, v.lastDetail = p.Steps, p.Step*10/max(p.Steps, 1), ""
+	v.bar, v.lines = nil, false
+	if v.quiet {
+		return
+	}
+	f, ok := v.w.(*os.File)
+	if !ok || !isTerminal(f) {
+		v.lines = true
+		return
+	}
+	v.bar = progressbar.NewOptions(p.Steps,
+		progressbar.OptionSetWriter(f),
+		progressbar.OptionSetDescription(v.desc),
+		progressbar.OptionShowCount(),
+		progressbar.OptionSetWidth(30),
+		progressbar.OptionSetPredictTime(true),
+		progressbar.OptionShowElapsedTimeOnFinish(),
+		progressbar.OptionOnCompletion(func() { fmt.Fprintln(f) }),
+	)
+	if p.Phase == train.Training {
+		// A resumed epoch's bar starts where the epoch stopped.
+		_ = v.bar.Set(p.Step)
+	}
+}
+
+func isTerminal(f *os.File) bool {
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// batch shows that p.Step batches of the pass are done.
+func (v *view) batch(p train.Progress) {
+	detail := ""
+	if p.Phase == train.Training {
+		detail = fmt.Sprintf("loss:%.3f acc:%.3f %.1f img/s", p.Loss, p.Accuracy, p.ImagesPerSec)
+	}
+	v.lastDetail = detail
+	switch {
+	case v.bar != nil:
+		v.bar.Describe(v.desc + " " + detail)
+		_ = v.bar.Set(p.Step)
+	case v.lines:
+		if tenth := p.Step * 10 / max(v.total, 1); tenth > v.lastTenth && p.Step < v.total {
+			v.lastTenth = tenth
+			fmt.Fprintf(v.w, "%s %d/%d %s\n", v.desc, p.Step, v.total, detail)
+		}
+	}
+}
+
+// passEnd ends the display of a pass.
+func (v *view) passEnd(train.Progress) {
+	switch {
+	case v.bar != nil:
+		_ = v.bar.Finish()
+	case v.lines && v.lastDetail != "":
+		fmt.Fprintf(v.w, "%s done %s\n", v.desc, v.lastDetail)
+	}
+}
+
+// PlotHistory draws loss and accuracy per epoch, training and validation,
+// into a PNG file.
+func PlotHistory(path string, hist []train.EpochStats) error {
+	var ep, tl, vl, ta, va []float64
+	for _, h := range hist {
+		ep = append(ep, float64(h.Epoch))
+		tl, vl = append(tl, h.TrainLoss), append(vl, h.ValLoss)
+		ta, va = append(ta, h.TrainAcc), append(va, h.ValAcc)
+	}
+	return charts.Curves(path, "epoch", []charts.Panel{
+		{Title: "Loss", YLabel: "cross-entropy", Series: []charts.Series{{Name: "train", X: ep, Y: tl}, {Name: "validation", X: ep, Y: vl}}},
+		{Title: "Accuracy", YLabel: "accuracy", Series: []charts.Series{{Name: "train", X: ep, Y: ta}, {Name: "validation", X: ep, Y: va}}, LegendBottom: true},
+	})
+}

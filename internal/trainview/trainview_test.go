@@ -1,0 +1,70 @@
+package trainview
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/resgo/resgo/train"
+)
+
+// run feeds hooks an epoch of 20 training batches (from batch `from`, as
+// after a resume) and 5 validation batches.
+func run(t *testing.T, h train.Hooks, from int) {
+	t.Helper()
+	p := train.Progress{Phase: train.Training, Epoch: 1, Epochs: 3, Step: from, Steps: 20}
+	h.PassStart(p)
+	for p.Step < p.Steps {
+		p.Step++
+		p.Loss, p.Accuracy, p.ImagesPerSec = 0.5, 0.25, 10
+		h.Batch(p)
+	}
+	h.PassEnd(p)
+	v := train.Progress{Phase: train.Validation, Epoch: 1, Epochs: 3, Steps: 5}
+	h.PassStart(v)
+	for v.Step < v.Steps {
+		v.Step++
+		h.Batch(v)
+	}
+	h.PassEnd(v)
+	rec := train.EpochStats{Epoch: 1, LR: 0.1, TrainLoss: 0.5, TrainAcc: 0.25, ValLoss: 0.6, ValAcc: 0.75, Seconds: 2, ImagesPerSec: 10}
+	if err := h.Epoch(rec, []train.EpochStats{rec}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestHooksLines(t *testing.T) {
+	dir := t.TempDir()
+	var out bytes.Buffer
+	run(t, Hooks(&out, false, dir), 0)
+	var want []string
+	for step := 2; step < 20; step += 2 { // every tenth but the last
+		want = append(want, "train epoch[1/3] "+strconv.Itoa(step)+"/20 loss:0.500 acc:0.250 10.0 img/s")
+	}
+	want = append(want, "train epoch[1/3] done loss:0.500 acc:0.250 10.0 img/s")
+	for step := 1; step < 5; step++ {
+		want = append(want, "valid epoch[1/3] "+strconv.Itoa(step)+"/5 ")
+	}
+	want = append(want, "[epoch 1] train_loss: 0.500  val_accuracy: 0.750  (10.0 images/s, 2 s)")
+	if got := strings.Join(want, "\n") + "\n"; out.String() != got {
+		t.Errorf("output\n%s\nwant\n%s", out.String(), got)
+	}
+	if st, err := os.Stat(filepath.Join(dir, CurvesFile)); err != nil || st.Size() == 0 {
+		t.Errorf("curves: %v", err)
+	}
+
+	// A resumed epoch continues from its tenth; quiet keeps the epoch line.
+	out.Reset()
+	run(t, Hooks(&out, false, dir), 10)
+	if got := out.String(); strings.Contains(got, " 10/20 ") || !strings.HasPrefix(got, "train epoch[1/3] 12/20 ") {
+		t.Errorf("resumed output\n%s", got)
+	}
+	out.Reset()
+	run(t, Hooks(&out, true, dir), 0)
+	if got := out.String(); got != "[epoch 1] train_loss: 0.500  val_accuracy: 0.750  (10.0 images/s, 2 s)\n" {
+		t.Errorf("quiet output\n%s", got)
+	}
+}

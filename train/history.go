@@ -1,0 +1,58 @@
+package train
+
+import (
+	"encoding/csv"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strconv"
+
+	"github.com/resgo/resgo/internal/atomicfile"
+)
+
+// EpochStats is one row of the history.
+type EpochStats struct {
+	Epoch        int     `json:"epoch"`
+	LR           float64 `json:"lr"`
+	TrainLoss    float64 `json:"train_loss"`
+	TrainAcc     float64 `json:"train_acc"`
+	ValLoss      float64 `json:"val_loss"`
+	ValAcc       float64 `json:"val_acc"`
+	Seconds      float64 `json:"seconds"`
+	ImagesPerSec float64 `json:"images_per_sec"`
+}
+
+// historyHeader is the first row of history.csv.
+var historyHeader = []string{"epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "seconds", "images_per_sec"}
+
+// writeHistory writes the history so far into the output folder.
+func (t *Trainer) writeHistory() error {
+	return WriteHistory(filepath.Join(t.cfg.Out, HistoryFile), t.state.History)
+}
+
+// WriteHistory writes the per-epoch statistics as CSV, atomically.
+func WriteHistory(path string, hist []EpochStats) error {
+	return atomicfile.Write(path, func(w io.Writer) error {
+		if err := writeCSV(w, hist); err != nil {
+			return fmt.Errorf("writing %s: %w", path, err)
+		}
+		return nil
+	})
+}
+
+// writeCSV writes the history as CSV: a header, then one row per epoch.
+func writeCSV(w io.Writer, hist []EpochStats) error {
+	cw := csv.NewWriter(w)
+	if err := cw.Write(historyHeader); err != nil {
+		return err
+	}
+	f := func(v float64) string { return strconv.FormatFloat(v, 'g', 6, 64) }
+	for _, h := range hist {
+		row := []string{strconv.Itoa(h.Epoch), f(h.LR), f(h.TrainLoss), f(h.TrainAcc), f(h.ValLoss), f(h.ValAcc), f(h.Seconds), f(h.ImagesPerSec)}
+		if err := cw.Write(row); err != nil {
+			return err
+		}
+	}
+	cw.Flush()
+	return cw.Error()
+}
