@@ -4,7 +4,7 @@ BIN := bin/resgo
 # Go 1.26 as the Debian 12 machines here have it.
 export PATH := $(PATH):/usr/local/go/bin
 
-.PHONY: deps test-deps demo quick build test test-isa vet bench clean
+.PHONY: deps test-deps demo quick build test test-isa fuzz vet bench clean
 
 # deps installs the system packages resgo and its demo need (oneDNN,
 # Fashion-MNIST); test-deps adds PyTorch and torchvision from Debian, the
@@ -38,6 +38,7 @@ test: test-deps
 	$(GO) test -count=1 -timeout 25m ./...
 	CGO_ENABLED=0 $(GO) test -count=1 -timeout 10m ./...
 	$(MAKE) --no-print-directory test-isa
+	$(MAKE) --no-print-directory fuzz
 
 # test-isa runs backend/dnnl and models/resnet with oneDNN's kernels capped
 # at AVX2 (most servers and laptops) and at SSE4.1 (the oldest x86-64 class
@@ -47,6 +48,22 @@ test-isa:
 	@for isa in AVX2 SSE41; do \
 		echo "DNNL_MAX_CPU_ISA=$$isa"; \
 		DNNL_MAX_CPU_ISA=$$isa $(GO) test -count=1 -timeout 10m ./backend/dnnl/ ./models/resnet/ || exit 1; \
+	done
+
+# fuzz runs every fuzz target (the readers of untrusted bytes) for FUZZTIME
+# each; their seed corpora also run in every plain `go test`. A failing input
+# is saved under the package's testdata/fuzz/ and replayed by go test.
+FUZZTIME ?= 10s
+FUZZ_TARGETS := \
+	checkpoint:FuzzDecodePTH checkpoint:FuzzDecodePTHZip checkpoint:FuzzDecodePTHLegacy \
+	checkpoint:FuzzDecodePTHTar checkpoint:FuzzUnpickle checkpoint:FuzzDecodeSafetensors \
+	modelfile:FuzzDecode data:FuzzReadIDX data:FuzzDecodeImage serve:FuzzUpload train:FuzzResumeState
+
+fuzz:
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "fuzz ./$$pkg $$name ($(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -parallel 1 ./$$pkg/ || exit 1; \
 	done
 
 bench:

@@ -7,7 +7,9 @@ require github.com/nlpodyssey/gopickle v0.2.0 // pickle reader for PyTorch .pth 
 require (
 	github.com/schollz/progressbar/v3 v3.19.1 // progress bars of training and evaluation
 	github.com/spf13/cobra v1.10.2 // the resgo command line
+	github.com/spf13/pflag v1.0.9 // cobra's flags: which ones a --resume gave explicitly
 	golang.org/x/image v0.48.0 // BMP, TIFF and WebP decoders
+	golang.org/x/net v0.62.0 // netutil.LimitListener: resgo serve's bound on open connections
 	gonum.org/v1/plot v0.17.0 // PNG learning curves and confusion matrices
 )
 
@@ -21,8 +23,7 @@ require (
 	github.com/inconshreveable/mousetrap v1.1.0 // indirect
 	github.com/mitchellh/colorstring v0.0.0-20190213212951-d06e56a500db // indirect
 	github.com/rivo/uniseg v0.4.7 // indirect
-	github.com/spf13/pflag v1.0.9 // indirect
 	golang.org/x/sys v0.50.0 // indirect
-	golang.org/x/term v0.44.0 // indirect
+	golang.org/x/term v0.47.0 // indirect
 	golang.org/x/text v0.44.0 // indirect
 )

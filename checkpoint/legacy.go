@@ -175,8 +175,10 @@ func tarRecords(data []byte) (map[string][]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("reading tar archive: %w", err)
 		}
-		if _, ok := records[hdr.Name]; !ok {
+		if b, ok := records[hdr.Name]; !ok {
 			continue
+		} else if b != nil {
+			return nil, fmt.Errorf("tar archive with two %q records", hdr.Name)
 		}
 		if hdr.Size < 0 || hdr.Size > int64(len(data)) {
 			return nil, fmt.Errorf("tar record %s: bad size %d", hdr.Name, hdr.Size)
@@ -330,7 +332,7 @@ func (r *seqReader) tarTensor(refs map[string]*storageRef) (string, *rawTensor, 
 		return "", nil, err
 	}
 	ndim := int(int32(binary.LittleEndian.Uint32(b)))
-	if ndim < 0 || ndim > 64 {
+	if ndim < 0 || ndim > maxRank {
 		return "", nil, fmt.Errorf("tensor %s: bad rank %d", key, ndim)
 	}
 	rt := &rawTensor{storage: ref, size: make([]int, ndim), stride: make([]int, ndim)}

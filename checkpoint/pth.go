@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"math"
 	"os"
 	"path"
+	"sort"
 	"strings"
 
 	"github.com/nlpodyssey/gopickle/types"
@@ -28,8 +30,36 @@ const legacyProtocol = 1001
 
 // maxExpandedNumel bounds the elements of a tensor that has more elements
 // than its storage (a stride-0, expanded view), so that a corrupt size
-// cannot make the reader allocate without bound.
-const maxExpandedNumel = 1 << 28
+// cannot make the reader allocate without bound: 4M elements (16 MiB of
+// float32) is twice the largest layer of torchvision's ResNets (the fc of
+// resnet152, 2M), and state dicts hold no expanded tensors in practice.
+const maxExpandedNumel = 1 << 22
+
+// maxDecodeRatio bounds the memory a .pth file's tensors may take once
+// decoded, as a multiple of the file's size (plus maxDecodeSlack), so that
+// views that repeat their storages many times over cannot turn a small
+// file into gigabytes. A float32 tensor takes as many bytes as its data in
+// the file, a uint8 or bool tensor 12 times as many (float32 and int64
+// copies, see Tensor), and weights tied between two names count twice:
+// 32 leaves room for all of these at once.
+const maxDecodeRatio = 32
+
+// maxDecodeSlack is the memory decoded tensors may take beyond
+// maxDecodeRatio times the file's size: room for expanded views of tiny
+// storages (see maxExpandedNumel) in a small file.
+const maxDecodeSlack = 16 << 20
+
+// maxInflateRatio bounds how many times its compressed size a compressed
+// record of a zip-format file may inflate to (plus inflateSlack).
+// torch.save stores its records uncompressed; deflate shrinks float32
+// weights by about 10%, and even a pruned tensor with 95% zeros only
+// about 20 times, while a zip bomb inflates over 1000 times.
+const maxInflateRatio = 32
+
+// inflateSlack is what a compressed record may inflate to beyond
+// maxInflateRatio times its compressed size: small records, such as a
+// tensor of a few zeros, compress better than large ones.
+const inflateSlack = 4096
 
 // ReadPTH reads the state dict saved in a PyTorch .pth file by torch.save,
 // in any of its formats: zip (the default since torch 1.6), legacy (torch
@@ -61,6 +91,9 @@ type pthFile struct {
 	// load fills in a storage's data (zip format); nil when all storages
 	// are loaded up front (legacy format).
 	load func(s *torchStorage) error
+	// decodeBudget is what the tensors may still allocate once decoded,
+	// in bytes (see maxDecodeRatio).
+	decodeBudget int
 }
 
 // decodePTH decodes the contents of a .pth file; name is used in errors.
@@ -72,7 +105,8 @@ func decodePTH(name string, data []byte, key string) (sd *StateDict, err error) 
 			sd, err = nil, fmt.Errorf("checkpoint: %s: malformed file: %v", name, r)
 		}
 	}()
-	f := &pthFile{name: name, storages: make(map[string]*torchStorage)}
+	f := &pthFile{name: name, storages: make(map[string]*torchStorage),
+		decodeBudget: maxDecodeRatio*min(len(data), (math.MaxInt-maxDecodeSlack)/maxDecodeRatio) + maxDecodeSlack}
 	var obj any
 	switch {
 	case bytes.HasPrefix(data, []byte("PK\x03\x04")):
@@ -96,6 +130,9 @@ func (f *pthFile) decodeZip(data []byte) (any, error) {
 	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
 	if err != nil {
 		return nil, fmt.Errorf("reading zip archive: %w", err)
+	}
+	if err := checkZipLayout(zr, len(data)); err != nil {
+		return nil, err
 	}
 	records := make(map[string]*zip.File, len(zr.File))
 	var pkl *zip.File
@@ -123,7 +160,10 @@ func (f *pthFile) decodeZip(data []byte) (any, error) {
 			return nil, fmt.Errorf("byte order %q is not supported", order)
 		}
 	}
-	pickled, err := readZipRecord(data, pkl, 1<<30)
+	if pkl.UncompressedSize64 > maxPickleBytes {
+		return nil, fmt.Errorf("zip record %s: %d bytes, more than the %d MiB any state dict's pickle needs", pkl.Name, pkl.UncompressedSize64, maxPickleBytes>>20)
+	}
+	pickled, err := readZipRecord(data, pkl, pkl.UncompressedSize64)
 	if err != nil {
 		return nil, err
 	}
@@ -132,8 +172,10 @@ func (f *pthFile) decodeZip(data []byte) (any, error) {
 		if r == nil {
 			return fmt.Errorf("storage %s: record %sdata/%s missing", s.key, prefix, s.key)
 		}
+		// What the pickle says the storage holds bounds what is read,
+		// whatever the record's header says.
 		esize := uint64(dtypeSize(s.dtype))
-		if r.UncompressedSize64/esize < uint64(s.numel) {
+		if uint64(s.numel) > r.UncompressedSize64/esize {
 			return fmt.Errorf("storage %s truncated: %d bytes for %d %s elements", s.key, r.UncompressedSize64, s.numel, s.dtype)
 		}
 		need := uint64(s.numel) * esize
@@ -141,7 +183,7 @@ func (f *pthFile) decodeZip(data []byte) (any, error) {
 		if err != nil {
 			return err
 		}
-		s.data = b[:need]
+		s.data = b
 		return nil
 	}
 	n, err := scanPickle(pickled)
@@ -155,9 +197,55 @@ func (f *pthFile) decodeZip(data []byte) (any, error) {
 	return obj, nil
 }
 
-// readZipRecord returns up to limit bytes of a zip record. Records that are
-// stored uncompressed (as torch writes them) are sliced out of data without
-// copying, after checking their CRC-32.
+// checkZipLayout checks that the records of a zip archive of size bytes lie
+// within it without overlapping (each byte of compressed data belongs to
+// one record: a zip bomb that inflates the same data under many names is
+// refused) and that no compressed record claims to inflate to more than
+// maxInflateRatio times its size.
+func checkZipLayout(zr *zip.Reader, size int) error {
+	type span struct {
+		name       string
+		begin, end uint64
+	}
+	spans := make([]span, 0, len(zr.File))
+	for _, r := range zr.File {
+		off, err := r.DataOffset()
+		if err != nil {
+			return fmt.Errorf("zip record %s: %w", r.Name, err)
+		}
+		if off < 0 || uint64(off) > uint64(size) || r.CompressedSize64 > uint64(size)-uint64(off) {
+			return fmt.Errorf("zip record %s truncated: %d bytes at offset %d in a %d-byte file", r.Name, r.CompressedSize64, off, size)
+		}
+		if r.Method == zip.Store && r.UncompressedSize64 != r.CompressedSize64 {
+			return fmt.Errorf("zip record %s stored uncompressed with %d bytes, its header says %d: a corrupt file", r.Name, r.CompressedSize64, r.UncompressedSize64)
+		}
+		if r.Method != zip.Store && r.UncompressedSize64/maxInflateRatio > r.CompressedSize64+inflateSlack/maxInflateRatio {
+			return fmt.Errorf("zip record %s inflates %d bytes to %d, more than %d times: a zip bomb or a corrupt file (torch.save stores records uncompressed)",
+				r.Name, r.CompressedSize64, r.UncompressedSize64, maxInflateRatio)
+		}
+		spans = append(spans, span{r.Name, uint64(off), uint64(off) + r.CompressedSize64})
+	}
+	sort.Slice(spans, func(i, j int) bool { return spans[i].begin < spans[j].begin })
+	var last *span // the non-empty span that ends last so far
+	for i := range spans {
+		cur := &spans[i]
+		if cur.begin == cur.end {
+			continue
+		}
+		if last != nil && cur.begin < last.end {
+			return fmt.Errorf("zip records %s and %s overlap: a zip bomb or a corrupt file", last.name, cur.name)
+		}
+		last = cur
+	}
+	return nil
+}
+
+// readZipRecord returns the first limit bytes of a zip record, or all of it
+// if it is shorter. Records that are stored uncompressed (as torch writes
+// them) are sliced out of data without copying, after checking their
+// CRC-32. Compressed records are inflated into a buffer of at most limit
+// bytes, the rest of them read through to check their size and CRC-32;
+// checkZipLayout has bounded how far they inflate.
 func readZipRecord(data []byte, r *zip.File, limit uint64) ([]byte, error) {
 	if r.Method == zip.Store {
 		off, err := r.DataOffset()
@@ -182,9 +270,14 @@ func readZipRecord(data []byte, r *zip.File, limit uint64) ([]byte, error) {
 		return nil, fmt.Errorf("zip record %s: %w", r.Name, err)
 	}
 	defer rc.Close()
-	// Read into a growing buffer: the declared size cannot be trusted.
-	b, err := io.ReadAll(io.LimitReader(rc, int64(min(limit, 1<<62))))
-	if err != nil {
+	// The header's size is checked against the data as it inflates (the
+	// zip reader fails on a mismatch), so only a buffer of the smaller of
+	// the two is needed up front.
+	b := make([]byte, min(limit, r.UncompressedSize64))
+	if _, err := io.ReadFull(rc, b); err != nil {
+		return nil, fmt.Errorf("zip record %s: %w", r.Name, err)
+	}
+	if _, err := io.Copy(io.Discard, rc); err != nil {
 		return nil, fmt.Errorf("zip record %s: %w", r.Name, err)
 	}
 	return b, nil
@@ -315,7 +408,7 @@ func (f *pthFile) tensor(name string, rt *rawTensor) (*Tensor, error) {
 	if s.data == nil {
 		return nil, fmt.Errorf("storage %s missing from the file", s.key)
 	}
-	if len(rt.size) > 64 {
+	if len(rt.size) > maxRank {
 		return nil, fmt.Errorf("rank %d too large", len(rt.size))
 	}
 	if len(rt.size) != len(rt.stride) {
@@ -352,9 +445,23 @@ func (f *pthFile) tensor(name string, rt *rawTensor) (*Tensor, error) {
 	if numel > avail && numel > maxExpandedNumel {
 		return nil, fmt.Errorf("size %v too large for its storage of %d elements", rt.size, avail)
 	}
+	// What decoding allocates: a gathered copy of a strided view, float32
+	// values, and int64 ones for integer types.
+	contiguous := isContiguous(rt.size, rt.stride)
+	cost := 4
+	if !contiguous {
+		cost += esize
+	}
+	if isInteger(s.dtype) {
+		cost += 8
+	}
+	if numel > f.decodeBudget/cost {
+		return nil, fmt.Errorf("the tensors decode to more than %d times the file's size (tensors that view the same data over and over: a corrupt or hostile file)", maxDecodeRatio)
+	}
+	f.decodeBudget -= numel * cost
 	base := rt.storage.offset + rt.offset
 	var raw []byte
-	if isContiguous(rt.size, rt.stride) {
+	if contiguous {
 		raw = s.data[base*esize : (base+numel)*esize]
 	} else {
 		raw = gather(s.data, esize, base, rt.size, rt.stride, numel)

@@ -78,8 +78,9 @@ func decodeSafetensors(name string, data []byte) (*StateDict, error) {
 		delete(raw, "__metadata__")
 	}
 	type entry struct {
-		name string
-		info safetensorsInfo
+		name       string
+		info       safetensorsInfo
+		begin, end uint64
 	}
 	entries := make([]entry, 0, len(raw))
 	for k, v := range raw {
@@ -87,50 +88,65 @@ func decodeSafetensors(name string, data []byte) (*StateDict, error) {
 		if err := json.Unmarshal(v, &info); err != nil {
 			return fail("tensor %s: %v", k, err)
 		}
-		entries = append(entries, entry{k, info})
-	}
-	sort.Slice(entries, func(i, j int) bool {
-		oi, oj := entries[i].info.DataOffsets, entries[j].info.DataOffsets
-		if len(oi) > 0 && len(oj) > 0 && oi[0] != oj[0] {
-			return oi[0] < oj[0]
-		}
-		return entries[i].name < entries[j].name
-	})
-	for _, e := range entries {
-		info := e.info
 		size := dtypeSize(info.DType)
 		if size == 0 {
-			return fail("tensor %s: unsupported dtype %q", e.name, info.DType)
+			return fail("tensor %s: unsupported dtype %q", k, info.DType)
 		}
 		if len(info.DataOffsets) != 2 {
-			return fail("tensor %s: data_offsets must hold two numbers", e.name)
+			return fail("tensor %s: data_offsets must hold two numbers", k)
 		}
 		begin, end := info.DataOffsets[0], info.DataOffsets[1]
 		if begin > end || end > uint64(len(body)) {
-			return fail("tensor %s: data_offsets [%d, %d] outside the %d bytes of data (truncated file?)", e.name, begin, end, len(body))
+			return fail("tensor %s: data_offsets [%d, %d] outside the %d bytes of data (truncated file?)", k, begin, end, len(body))
+		}
+		if len(info.Shape) > maxRank {
+			return fail("tensor %s: %d dimensions, more than %d", k, len(info.Shape), maxRank)
 		}
 		numel := uint64(1)
 		for _, d := range info.Shape {
 			if d < 0 {
-				return fail("tensor %s: negative dimension in shape %v", e.name, info.Shape)
+				return fail("tensor %s: negative dimension in shape %v", k, info.Shape)
 			}
 			if d > 0 && numel > uint64(len(body))/uint64(d) {
-				return fail("tensor %s: shape %v larger than the file", e.name, info.Shape)
+				return fail("tensor %s: shape %v larger than the file", k, info.Shape)
 			}
 			numel *= uint64(d)
 		}
 		if numel*uint64(size) != end-begin {
-			return fail("tensor %s: shape %v of %s needs %d bytes, data_offsets give %d", e.name, info.Shape, info.DType, numel*uint64(size), end-begin)
+			return fail("tensor %s: shape %v of %s needs %d bytes, data_offsets give %d", k, info.Shape, info.DType, numel*uint64(size), end-begin)
 		}
-		f32, i64, err := decodeRaw(info.DType, body[begin:end])
+		entries = append(entries, entry{k, info, begin, end})
+	}
+	sort.Slice(entries, func(i, j int) bool {
+		if entries[i].begin != entries[j].begin {
+			return entries[i].begin < entries[j].begin
+		}
+		return entries[i].name < entries[j].name
+	})
+	// Tensors may leave gaps between them but not share bytes: each byte
+	// of data belongs to one tensor, so that the tensors never take more
+	// memory than the file holds.
+	var last *entry
+	for i := range entries {
+		e := &entries[i]
+		if e.begin == e.end {
+			continue
+		}
+		if last != nil && e.begin < last.end {
+			return fail("tensors %s [%d, %d] and %s [%d, %d] overlap", last.name, last.begin, last.end, e.name, e.begin, e.end)
+		}
+		last = e
+	}
+	for _, e := range entries {
+		f32, i64, err := decodeRaw(e.info.DType, body[e.begin:e.end])
 		if err != nil {
 			return fail("tensor %s: %v", e.name, err)
 		}
-		shape := info.Shape
+		shape := e.info.Shape
 		if shape == nil {
 			shape = []int{}
 		}
-		sd.Add(&Tensor{Name: e.name, Shape: shape, DType: info.DType, F32: f32, I64: i64})
+		sd.Add(&Tensor{Name: e.name, Shape: shape, DType: e.info.DType, F32: f32, I64: i64})
 	}
 	return sd, nil
 }
@@ -246,4 +262,10 @@ func writeJSON(b *bytes.Buffer, v any) {
 	enc.SetEscapeHTML(false)
 	enc.Encode(v)           // cannot fail for these types
 	b.Truncate(b.Len() - 1) // drop the newline Encode adds
+}
+
+// DecodeSafetensors decodes a safetensors file held in memory, as
+// ReadSafetensors reads one from disk; name is the file's name for errors.
+func DecodeSafetensors(name string, data []byte) (*StateDict, error) {
+	return decodeSafetensors(name, data)
 }

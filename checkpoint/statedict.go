@@ -34,6 +34,11 @@ const (
 	Bool = "BOOL" // bool, one byte per element
 )
 
+// maxRank bounds the dimensions of a tensor read from a file: a ResNet's
+// tensors have at most 4, and 64 is far more than any state dict's tensors
+// have while keeping a corrupt shape's size and strides small.
+const maxRank = 64
+
 // dtypeSize returns the size in bytes of one element of dtype, or 0 for an
 // unknown dtype.
 func dtypeSize(dtype string) int {

@@ -286,26 +286,47 @@ type SplitResult struct {
 // unless overwrite is set, in which case it deletes dst/train and dst/val
 // first (as split_data.py does) and leaves anything else in dst alone.
 // valRate must be in [0, 1).
+//
+// Split refuses a destination inside the source and a source inside the
+// destination, symbolic links resolved (a destination that links into a
+// class folder would add its copies to that class), and source files that
+// resolve into the destination. Each copy is written under a temporary
+// name and renamed when complete; if a copy fails, Split removes the
+// train and val folders it was filling, so that no partial split is left.
 func Split(src, dst string, valRate float64, seed uint64, overwrite bool) (*SplitResult, error) {
 	if !(valRate >= 0 && valRate < 1) {
 		return nil, fmt.Errorf("data.Split: validation rate %v, want 0 <= rate < 1", valRate)
 	}
-	absSrc, err := filepath.Abs(src)
+	realSrc, err := resolve(src)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("data.Split: source: %w", err)
 	}
-	absDst, err := filepath.Abs(dst)
+	realDst, err := resolve(dst)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("data.Split: destination: %w", err)
 	}
-	trainDir, valDir := filepath.Join(absDst, "train"), filepath.Join(absDst, "val")
-	if within(absDst, absSrc) || within(absSrc, trainDir) || within(absSrc, valDir) {
-		return nil, fmt.Errorf("data.Split: destination %s and source %s overlap", dst, src)
+	switch {
+	case within(realDst, realSrc):
+		return nil, fmt.Errorf("data.Split: the destination %s (%s) is inside the source %s (%s)", dst, realDst, src, realSrc)
+	case within(realSrc, realDst):
+		return nil, fmt.Errorf("data.Split: the source %s (%s) is inside the destination %s (%s)", src, realSrc, dst, realDst)
 	}
 	classes, files, err := scanClasses(src)
 	if err != nil {
 		return nil, err
 	}
+	for _, list := range files {
+		for _, p := range list {
+			real, err := resolve(p)
+			if err != nil {
+				return nil, fmt.Errorf("data.Split: source file: %w", err)
+			}
+			if within(real, realDst) {
+				return nil, fmt.Errorf("data.Split: the source file %s (%s) is inside the destination %s", p, real, dst)
+			}
+		}
+	}
+	trainDir, valDir := filepath.Join(dst, "train"), filepath.Join(dst, "val")
 	entries, err := os.ReadDir(dst)
 	switch {
 	case err != nil && !errors.Is(err, os.ErrNotExist):
@@ -335,7 +356,13 @@ func Split(src, dst string, valRate float64, seed uint64, overwrite bool) (*Spli
 				res.Train[c]++
 			}
 			if err := copyFile(p, to); err != nil {
-				return nil, err
+				// No partial split: what this call copied goes.
+				for _, d := range []string{trainDir, valDir} {
+					if rerr := os.RemoveAll(d); rerr != nil {
+						return nil, fmt.Errorf("data.Split: %w (and removing the incomplete %s: %v)", err, d, rerr)
+					}
+				}
+				return nil, fmt.Errorf("data.Split: %w (the incomplete %s and %s are removed)", err, trainDir, valDir)
 			}
 		}
 	}
@@ -348,27 +375,73 @@ func within(p, dir string) bool {
 	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
 }
 
+// resolve returns p made absolute with its symbolic links resolved; the
+// part of p that does not exist yet is appended as it is. A dangling
+// symbolic link is an error: what it points to is unknown until created.
+func resolve(p string) (string, error) {
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return "", err
+	}
+	rest := ""
+	for cur := abs; ; {
+		real, err := filepath.EvalSymlinks(cur)
+		if err == nil {
+			return filepath.Join(real, rest), nil
+		}
+		if !errors.Is(err, os.ErrNotExist) {
+			return "", err
+		}
+		if _, lerr := os.Lstat(cur); lerr == nil {
+			return "", fmt.Errorf("%s: a symbolic link to a missing path (%w)", cur, err)
+		}
+		parent := filepath.Dir(cur)
+		if parent == cur {
+			return abs, nil
+		}
+		rest = filepath.Join(filepath.Base(cur), rest)
+		cur = parent
+	}
+}
+
 // copyFile copies the file from to the new file to, creating its folder.
+// The copy is written to a temporary file beside to (a hidden name, which
+// ImageFolder ignores) and renamed to to once complete, so that to is
+// either absent or whole; on error the temporary file is removed.
 func copyFile(from, to string) (err error) {
+	fail := func(err error) error { return fmt.Errorf("copying %s to %s: %w", from, to, err) }
 	if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
-		return err
+		return fail(err)
+	}
+	if _, err := os.Lstat(to); err == nil {
+		return fail(os.ErrExist)
 	}
 	in, err := os.Open(from)
 	if err != nil {
-		return err
+		return fail(err)
 	}
 	defer in.Close()
-	out, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	out, err := os.CreateTemp(filepath.Dir(to), "."+filepath.Base(to)+".tmp-*")
 	if err != nil {
-		return err
+		return fail(err)
 	}
 	defer func() {
-		if cerr := out.Close(); err == nil && cerr != nil {
-			err = cerr
+		if err != nil {
+			out.Close()
+			os.Remove(out.Name())
 		}
 	}()
 	if _, err := io.Copy(out, in); err != nil {
-		return fmt.Errorf("copying %s to %s: %w", from, to, err)
+		return fail(err)
+	}
+	if err := out.Chmod(0o644); err != nil {
+		return fail(err)
+	}
+	if err := out.Close(); err != nil {
+		return fail(err)
+	}
+	if err := os.Rename(out.Name(), to); err != nil {
+		return fail(err)
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 )
 
 // FashionMNISTDir is where Debian's dataset-fashion-mnist package installs
@@ -28,19 +29,37 @@ type IDX struct {
 	Data []uint8
 }
 
-// maxIDXBytes bounds the data an IDX header may announce.
-const maxIDXBytes = 1 << 31
+// maxIDXBytes bounds the data an IDX header may announce: 1 GiB. The
+// largest IDX dataset in use, EMNIST ByClass, holds 814,255 images of
+// 28x28 pixels, 638 MB; Fashion-MNIST's training images take 47 MB.
+const maxIDXBytes = 1 << 30
+
+// maxIDXSide bounds the rows and columns of IDX images: the IDX image sets
+// in use are 28x28 (MNIST, Fashion-MNIST, EMNIST, KMNIST); 4096, the
+// largest side training accepts (train.MaxSide), is far beyond them.
+const maxIDXSide = 4096
+
+// idxChunk is how much data ReadIDX reads at a time when it cannot know the
+// data's size in advance (gzip'd files): the buffer then grows with the
+// data actually read, not with what the header announces.
+const idxChunk = 1 << 20
 
 // ReadIDX reads an IDX file of unsigned bytes, gzip-compressed or not (the
 // gzip magic number decides, not the name). It checks the header (two zero
-// bytes, type 0x08, 1 to 4 dimensions) and that the data is complete with
-// nothing after it; errors name the file.
+// bytes, type 0x08, 1 to 4 dimensions, at most maxIDXBytes of data) and
+// that the data is complete with nothing after it; errors name the file.
+// Memory is allocated for the data the file holds, never for more than it
+// holds because its header says so.
 func ReadIDX(path string) (*IDX, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
+	size := int64(-1) // unknown
+	if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
+		size = st.Size()
+	}
 	br := bufio.NewReaderSize(f, 1<<16)
 	var r io.Reader = br
 	// A file too short or unreadable for Peek is not gzip'd; readIDX
@@ -51,16 +70,18 @@ func ReadIDX(path string) (*IDX, error) {
 			return nil, fmt.Errorf("%s: %w", path, err)
 		}
 		defer zr.Close()
-		r = zr
+		r, size = zr, -1
 	}
-	idx, err := readIDX(r)
+	idx, err := readIDX(r, size)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return idx, nil
 }
 
-func readIDX(r io.Reader) (*IDX, error) {
+// readIDX decodes an IDX file from r, whose size is known (the file's
+// size) or -1 (a gzip stream).
+func readIDX(r io.Reader, size int64) (*IDX, error) {
 	var head [4]byte
 	if _, err := io.ReadFull(r, head[:]); err != nil {
 		return nil, fmt.Errorf("not an IDX file: header: %w", noEOF(err))
@@ -80,25 +101,55 @@ func readIDX(r io.Reader) (*IDX, error) {
 		return nil, fmt.Errorf("IDX header: %w", noEOF(err))
 	}
 	dims := make([]int, nd)
-	size := int64(1)
+	n := int64(1)
 	for i := range dims {
 		dims[i] = int(binary.BigEndian.Uint32(raw[4*i:]))
-		size *= int64(dims[i])
-		if size > maxIDXBytes {
-			return nil, fmt.Errorf("IDX dimensions %v are too large", dims[:i+1])
+		if n *= int64(dims[i]); n > maxIDXBytes {
+			return nil, fmt.Errorf("IDX dimensions %v announce more than %d MiB of data", dims[:i+1], maxIDXBytes>>20)
 		}
 	}
-	data := make([]uint8, size)
-	if n, err := io.ReadFull(r, data); err != nil {
-		return nil, fmt.Errorf("IDX data truncated: %d of %d bytes for dimensions %v: %w", n, size, dims, noEOF(err))
+	if header := int64(4 + 4*nd); size >= 0 && n != size-header {
+		if n > size-header {
+			return nil, fmt.Errorf("IDX data truncated: %d of %d bytes for dimensions %v: %w", size-header, n, dims, io.ErrUnexpectedEOF)
+		}
+		return nil, fmt.Errorf("IDX data longer than its dimensions %v announce", dims)
+	}
+	data, err := readUpTo(r, int(n), size >= 0)
+	if err != nil {
+		return nil, fmt.Errorf("IDX data truncated: %d of %d bytes for dimensions %v: %w", len(data), n, dims, noEOF(err))
 	}
 	var extra [1]byte
-	if n, err := io.ReadFull(r, extra[:]); n > 0 {
+	if k, err := io.ReadFull(r, extra[:]); k > 0 {
 		return nil, fmt.Errorf("IDX data longer than its dimensions %v announce", dims)
 	} else if err != nil && err != io.EOF {
 		return nil, err
 	}
 	return &IDX{Dims: dims, Data: data}, nil
+}
+
+// readUpTo reads exactly n bytes from r. If known is set, the stream is
+// known to hold them and a buffer of n bytes is allocated at once;
+// otherwise the buffer grows with what is read, idxChunk at a time and then
+// by doubling, so that a header announcing more than the stream holds
+// costs no more memory than the stream. On error it returns what it read.
+func readUpTo(r io.Reader, n int, known bool) ([]byte, error) {
+	if known {
+		data := make([]byte, n)
+		k, err := io.ReadFull(r, data)
+		return data[:k], err
+	}
+	data := make([]byte, 0, min(n, idxChunk))
+	for len(data) < n {
+		if len(data) == cap(data) {
+			data = slices.Grow(data, min(n-len(data), len(data)))
+		}
+		k, err := io.ReadFull(r, data[len(data):min(cap(data), n)])
+		data = data[:len(data)+k]
+		if err != nil {
+			return data, err
+		}
+	}
+	return data, nil
 }
 
 // noEOF turns a bare EOF into ErrUnexpectedEOF: a file that ends inside
@@ -134,8 +185,8 @@ func ReadIDXDataset(imagesPath, labelsPath string, classes []string) (*Memory, e
 	if lb.Dims[0] != n {
 		return nil, fmt.Errorf("%s has %d labels but %s has %d images", labelsPath, lb.Dims[0], imagesPath, n)
 	}
-	if n > 0 && (im.Dims[1] < 1 || im.Dims[2] < 1) {
-		return nil, fmt.Errorf("%s: images of %dx%d pixels", imagesPath, im.Dims[2], im.Dims[1])
+	if n > 0 && (im.Dims[1] < 1 || im.Dims[2] < 1 || im.Dims[1] > maxIDXSide || im.Dims[2] > maxIDXSide) {
+		return nil, fmt.Errorf("%s: images of %dx%d pixels: want 1 to %d pixels a side", imagesPath, im.Dims[2], im.Dims[1], maxIDXSide)
 	}
 	m := &Memory{W: im.Dims[2], H: im.Dims[1], C: 1, Pix: im.Data, Labels: make([]int, n), ClassNames: classes}
 	for i, l := range lb.Data {

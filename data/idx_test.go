@@ -1,8 +1,10 @@
 package data
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -120,4 +122,82 @@ func TestFashionMNISTReal(t *testing.T) {
 	if mean < 0.2855 || mean > 0.2865 {
 		t.Errorf("mean pixel %.4f, want 0.2860", mean)
 	}
+}
+
+// idxAllocated returns the bytes f allocates (if nothing else runs
+// meanwhile).
+func idxAllocated(f func()) uint64 {
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	f()
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
+}
+
+// TestIDXHeaderLies feeds IDX files whose headers announce far more data
+// than they hold, or more than any dataset needs: each must fail naming
+// the file, without allocating what the header announces (1 GiB used to be
+// allocated before the first byte of data was read).
+func TestIDXHeaderLies(t *testing.T) {
+	dir := t.TempDir()
+	huge := idxBytes([]int{16384, 256, 256}, make([]uint8, 100)) // announces 1 GiB
+	cases := []struct {
+		name, want string
+		data       []byte
+	}{
+		{"huge", "truncated: 100 of 1073741824 bytes", huge},
+		{"huge.gz", "truncated: 100 of 1073741824 bytes", gzipBytes(huge)},
+		{"over-limit", "announce more than 1024 MiB", idxBytes([]int{32768, 256, 256}, nil)},
+		{"over-limit-dims", "announce more than 1024 MiB", idxBytes([]int{65536, 65536}, nil)},
+	}
+	for _, c := range cases {
+		p := filepath.Join(dir, c.name)
+		writeFile(t, p, c.data)
+		var err error
+		n := idxAllocated(func() { _, err = ReadIDX(p) })
+		if err == nil || !strings.Contains(err.Error(), p) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: error %v, want the file and %q", c.name, err, c.want)
+		}
+		if n > 4<<20 {
+			t.Errorf("%s: %d bytes allocated for a %d-byte file", c.name, n, len(c.data))
+		}
+	}
+	// Images wider than any image set's.
+	writeFile(t, filepath.Join(dir, "wide"), idxBytes([]int{1, 1, 5000}, make([]uint8, 5000)))
+	writeFile(t, filepath.Join(dir, "lb"), idxBytes([]int{1}, []uint8{0}))
+	if _, err := ReadIDXDataset(filepath.Join(dir, "wide"), filepath.Join(dir, "lb"), FashionMNISTClasses); err == nil ||
+		!strings.Contains(err.Error(), "images of 5000x1 pixels: want 1 to 4096 pixels a side") {
+		t.Errorf("wide images: %v", err)
+	}
+}
+
+// FuzzReadIDX decodes arbitrary IDX data, as from an uncompressed file
+// (size known) and from a gzip'd one (size unknown): no panic, the data
+// matches the dimensions, and no more is allocated than 3 bytes a byte of
+// input plus 2 MiB (one idxChunk, and the buffer's doubling).
+func FuzzReadIDX(f *testing.F) {
+	f.Add(idxBytes([]int{2, 3, 3}, make([]uint8, 18)))
+	f.Add(idxBytes([]int{4}, []uint8{0, 1, 9, 3}))
+	f.Add(idxBytes([]int{1, 1, 2, 2}, []uint8{1, 2, 3, 4}))
+	f.Add(idxBytes([]int{16384, 256, 256}, make([]uint8, 16)))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		for _, size := range []int64{int64(len(data)), -1} {
+			var idx *IDX
+			var err error
+			n := idxAllocated(func() { idx, err = readIDX(bytes.NewReader(data), size) })
+			if limit := 3*uint64(len(data)) + 2<<20; n > limit {
+				t.Fatalf("size %d: decoding %d bytes allocated %d bytes", size, len(data), n)
+			}
+			if err != nil {
+				continue
+			}
+			want := 1
+			for _, d := range idx.Dims {
+				want *= d
+			}
+			if len(idx.Data) != want {
+				t.Fatalf("%d bytes of data for dimensions %v", len(idx.Data), idx.Dims)
+			}
+		}
+	})
 }

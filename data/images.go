@@ -5,8 +5,6 @@
 package data
 
 import (
-	"fmt"
-	"image"
 	_ "image/gif"  // GIF decoder
 	_ "image/jpeg" // JPEG decoder
 	_ "image/png"  // PNG decoder
@@ -38,21 +36,16 @@ func IsImage(name string) bool {
 }
 
 // LoadImage decodes an image file into an 8-bit image with the given
-// number of channels (3: RGB, 1: grayscale). The error names the file.
+// number of channels (3: RGB, 1: grayscale), as DecodeImage: refused
+// unread when its header declares more than MaxPixels pixels. The error
+// names the file.
 func LoadImage(path string, channels int) (*transform.Image, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	img, _, err := image.Decode(f)
-	if err != nil {
-		return nil, fmt.Errorf("%s: not a readable image: %w", path, err)
-	}
-	if b := img.Bounds(); b.Dx() < 1 || b.Dy() < 1 {
-		return nil, fmt.Errorf("%s: empty image", path)
-	}
-	return transform.FromImage(img, channels), nil
+	return DecodeImage(f, path, channels)
 }
 
 // ListImages expands the given files and folders into a sorted list of

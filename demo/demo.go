@@ -62,6 +62,7 @@ type Result struct {
 func settings(out string, epochs, batch int, lr float64, seed uint64, log io.Writer) train.Config {
 	cfg := train.Defaults("resnet20")
 	cfg.Out, cfg.Epochs, cfg.Batch, cfg.Seed = out, epochs, batch, seed
+	cfg.Overwrite = true // a demo run replaces the previous one
 	cfg.Hooks = trainview.Hooks(log, false, out)
 	cfg.Optimizer, cfg.LR, cfg.Momentum, cfg.WeightDecay = "sgd", lr, 0.9, 5e-4
 	cfg.Schedule = "cosine"

@@ -32,6 +32,31 @@ func DefaultCacheDir() (string, error) {
 	return filepath.Join(d, "resgo"), nil
 }
 
+// Limits on a download, so that a wrong or hostile server cannot fill the
+// disk: a weights file holds its float32 parameters and BatchNorm's
+// buffers, 4.0 to 4.1 bytes a parameter (resnet50-11ad3fa6.pth:
+// 102,530,333 bytes for 25,557,032 parameters), plus a pickle of some
+// kilobytes.
+const (
+	// downloadBytesPerParam and downloadSlack bound a file whose
+	// parameter count the weights table gives: 5 bytes a parameter plus
+	// 16 MiB.
+	downloadBytesPerParam = 5
+	downloadSlack         = 16 << 20
+	// maxDownloadBytes bounds a file whose parameter count is not known:
+	// 2 GiB, four times torchvision's largest ResNet file
+	// (wide_resnet101_2, 127M parameters, 507 MB).
+	maxDownloadBytes = 2 << 30
+)
+
+// downloadLimit returns the largest size a download of w may have.
+func downloadLimit(w resnet.Weights) int64 {
+	if w.Params > 0 {
+		return downloadBytesPerParam*int64(w.Params) + downloadSlack
+	}
+	return maxDownloadBytes
+}
+
 // Download returns the path of the named weights file (see
 // resnet.LookupWeights for names) in cacheDir, downloading it first if it is
 // not there. See DownloadWeights.
@@ -46,6 +71,10 @@ func Download(ctx context.Context, name, cacheDir, baseURL string, progress io.W
 // DownloadWeights returns the path of w.File in cacheDir ("" means
 // DefaultCacheDir()), downloading it from baseURL ("" means resnet.DefaultBaseURL)
 // if it is not cached.
+//
+// A download larger than the weights can take (5 bytes a parameter plus
+// 16 MiB; 2 GiB when the parameter count is unknown) is refused, before it
+// starts when the server announces its size.
 //
 // The download goes to a temporary file in cacheDir while its SHA-256 is
 // computed; only a file whose hex digest starts with w.SHA256Prefix is
@@ -106,12 +135,20 @@ func DownloadWeights(ctx context.Context, w resnet.Weights, cacheDir, baseURL st
 	if resp.StatusCode != http.StatusOK {
 		return "", fmt.Errorf("hub: %s: downloading %s: %s", w.File, url, resp.Status)
 	}
+	limit := downloadLimit(w)
+	if resp.ContentLength > limit {
+		return "", fmt.Errorf("hub: %s: %s is %d bytes, more than the %d weights %s may take (nothing was cached)", w.File, url, resp.ContentLength, limit, w.Name)
+	}
 	fmt.Fprintf(progress, "%s: downloading %s\n", w.File, url)
 	err = atomicfile.Write(dst, func(out io.Writer) error {
 		h := sha256.New()
 		p := &progressWriter{w: progress, file: w.File, total: resp.ContentLength}
-		if _, err := io.Copy(io.MultiWriter(out, h, p), resp.Body); err != nil {
+		n, err := io.Copy(io.MultiWriter(out, h, p), io.LimitReader(resp.Body, limit+1))
+		if err != nil {
 			return fmt.Errorf("hub: %s: downloading %s: %w", w.File, url, err)
+		}
+		if n > limit {
+			return fmt.Errorf("hub: %s: %s sent more than the %d bytes weights %s may take (nothing was cached)", w.File, url, limit, w.Name)
 		}
 		sum := hex.EncodeToString(h.Sum(nil))
 		if !strings.HasPrefix(sum, w.SHA256Prefix) {

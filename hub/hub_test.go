@@ -159,3 +159,44 @@ func TestDefaultCacheDir(t *testing.T) {
 		t.Errorf("without RESGO_CACHE: %q, %v", d, err)
 	}
 }
+
+// TestDownloadTooLarge checks that a server sending more than the weights
+// can take (announced or not) fills neither the disk nor the cache.
+func TestDownloadTooLarge(t *testing.T) {
+	w := resnet.Weights{Name: "tiny.TEST", File: "tiny-00000000.pth", SHA256Prefix: "00000000", Params: 1000}
+	limit := downloadLimit(w)
+	if limit != 5*1000+16<<20 {
+		t.Fatalf("limit %d", limit)
+	}
+	var sent atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/announced/"+w.File {
+			rw.Header().Set("Content-Length", strconv.FormatInt(1<<40, 10))
+			rw.WriteHeader(http.StatusOK)
+			return
+		}
+		// No Content-Length: chunked, endless until the client stops.
+		chunk := make([]byte, 1<<20)
+		for sent.Load() < 4*limit {
+			if _, err := rw.Write(chunk); err != nil {
+				return
+			}
+			sent.Add(int64(len(chunk)))
+		}
+	}))
+	t.Cleanup(srv.Close)
+	for _, c := range []struct{ path, want string }{
+		{"/announced", "is 1099511627776 bytes, more than the 16782216 weights tiny.TEST may take"},
+		{"/endless", "sent more than the 16782216 bytes weights tiny.TEST may take"},
+	} {
+		dir := t.TempDir()
+		_, err := DownloadWeights(context.Background(), w, dir, srv.URL+c.path, nil)
+		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), w.File) {
+			t.Errorf("%s: error %v, want %q", c.path, err, c.want)
+		}
+		assertFiles(t, dir)
+	}
+	if s := sent.Load(); s > 2*limit {
+		t.Errorf("the client read %d bytes of an endless download", s)
+	}
+}

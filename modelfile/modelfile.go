@@ -8,8 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/resgo/resgo/backend"
@@ -49,7 +51,8 @@ func (m *Meta) Options() resnet.Options {
 
 // Write writes a resgo model file atomically: the model's state under
 // torchvision's names, the extra tensors (optimizer state, say) and meta,
-// as a safetensors file.
+// as a safetensors file. It refuses metadata that Read would refuse (see
+// MaxNumClasses and the other limits).
 func Write(path string, m *resnet.Model, meta Meta, extra map[string]*checkpoint.Tensor) error {
 	sd := checkpoint.FromModule(m)
 	for name, t := range extra {
@@ -60,6 +63,10 @@ func Write(path string, m *resnet.Model, meta Meta, extra map[string]*checkpoint
 		sd.Add(t)
 	}
 	meta.Format = Format
+	// A file Read would refuse is lost work: refuse to write it.
+	if err := meta.check(sd); err != nil {
+		return fmt.Errorf("modelfile: %s: metadata that would not read back: %w", path, err)
+	}
 	raw, err := json.Marshal(meta)
 	if err != nil {
 		return fmt.Errorf("modelfile: %s: %w", path, err)
@@ -68,17 +75,61 @@ func Write(path string, m *resnet.Model, meta Meta, extra map[string]*checkpoint
 	return atomicfile.Write(path, func(w io.Writer) error { return checkpoint.EncodeSafetensors(w, sd) })
 }
 
+// Limits on what a model file may describe, checked (with the agreement of
+// the metadata and the weights) before any model is built from it, so that
+// a corrupt or hostile file fails with an error naming the field instead of
+// making resgo allocate without bound or compute garbage.
+const (
+	// MaxNumClasses bounds a model's classes: ImageNet-21k, the largest
+	// label set ResNets are commonly trained on, has 21,843; 100,000
+	// leaves room while keeping a ResNet-50's fc layer under 800 MiB.
+	MaxNumClasses = 100_000
+	// MaxInChannels bounds a model's input channels: resgo's images are
+	// grayscale (1) or RGB (3); 16 leaves room for multispectral weights
+	// used through the API.
+	MaxInChannels = 16
+	// MaxImageSide bounds the resize and crop sizes of a model file's
+	// preprocessing, as train.MaxSide bounds them in training: ResNets run
+	// on 224 (the largest published recipes up to 600), and one 3-channel
+	// float32 image of 4096x4096 already takes 192 MiB.
+	MaxImageSide = 4096
+	// MinNormStd is the smallest standard deviation of a normalization:
+	// pixels are scaled to [0, 1] in steps of 1/255 and sane deviations
+	// lie between 0.1 and 1 (ImageNet's 0.225, Fashion-MNIST's 0.353); a
+	// smaller one, zero above all, turns pixels into values beyond 1e6,
+	// or infinities.
+	MinNormStd = 1e-6
+)
+
 // ErrNotModel is returned (wrapped) by Read for a safetensors file without
 // resgo's metadata: plain weights.
 var ErrNotModel = errors.New("a safetensors file without resgo metadata (not a resgo checkpoint): give --arch and load it as weights")
 
 // Read reads a resgo model file: its state dict (model variables and any
-// extra tensors) and its Meta.
+// extra tensors) and its Meta, checked against sane ranges (see
+// MaxNumClasses and the other limits) and against the weights (fc.weight
+// gives the number of classes, conv1.weight the input channels and the
+// stem).
 func Read(path string) (*checkpoint.StateDict, *Meta, error) {
 	sd, err := checkpoint.ReadSafetensors(path)
 	if err != nil {
 		return nil, nil, err
 	}
+	return modelOf(path, sd)
+}
+
+// Decode is Read on the contents of a file held in memory; name is the
+// file's name for errors.
+func Decode(name string, data []byte) (*checkpoint.StateDict, *Meta, error) {
+	sd, err := checkpoint.DecodeSafetensors(name, data)
+	if err != nil {
+		return nil, nil, err
+	}
+	return modelOf(name, sd)
+}
+
+// modelOf returns the checked Meta of a model file's state dict.
+func modelOf(path string, sd *checkpoint.StateDict) (*checkpoint.StateDict, *Meta, error) {
 	raw, ok := sd.Metadata[metaKey]
 	if !ok {
 		return nil, nil, fmt.Errorf("modelfile: %s: %w", path, ErrNotModel)
@@ -90,8 +141,116 @@ func Read(path string) (*checkpoint.StateDict, *Meta, error) {
 	if meta.Format != Format {
 		return nil, nil, fmt.Errorf("modelfile: %s: format %q, this resgo reads %q", path, meta.Format, Format)
 	}
+	if err := meta.check(sd); err != nil {
+		return nil, nil, fmt.Errorf("modelfile: %s: %w", path, err)
+	}
 	return sd, &meta, nil
 }
+
+// check checks the metadata's values against sane ranges and against the
+// weights in sd. Errors name the metadata field as the file spells it.
+func (m *Meta) check(sd *checkpoint.StateDict) error {
+	arch, ok := resnet.Architectures[m.Arch]
+	if !ok {
+		return fmt.Errorf("arch %q: not one of resgo's architectures (%s)", m.Arch, strings.Join(resnet.Names(), ", "))
+	}
+	if m.NumClasses < 1 || m.NumClasses > MaxNumClasses {
+		return fmt.Errorf("num_classes %d: want 1 to %d", m.NumClasses, MaxNumClasses)
+	}
+	if m.InChannels < 1 || m.InChannels > MaxInChannels {
+		return fmt.Errorf("in_channels %d: want 1 to %d", m.InChannels, MaxInChannels)
+	}
+	if len(m.Classes) != m.NumClasses {
+		return fmt.Errorf("classes: %d names for num_classes %d", len(m.Classes), m.NumClasses)
+	}
+	p := m.Preprocess
+	if p.Channels != m.InChannels {
+		return fmt.Errorf("preprocess.Channels %d: the model takes in_channels %d", p.Channels, m.InChannels)
+	}
+	if p.ResizeSize < 0 || p.ResizeSize > MaxImageSide {
+		return fmt.Errorf("preprocess.ResizeSize %d: want 0 (no resize) to %d", p.ResizeSize, MaxImageSide)
+	}
+	if p.CropSize < 0 || p.CropSize > MaxImageSide {
+		return fmt.Errorf("preprocess.CropSize %d: want 0 (no crop) to %d", p.CropSize, MaxImageSide)
+	}
+	if err := checkNorm(p.Norm, p.Channels); err != nil {
+		return err
+	}
+	return checkShapes(sd, m.Arch, arch, m.NumClasses, m.InChannels, m.SmallStem || arch.SmallStem, true)
+}
+
+// checkNorm checks a normalization for images of the given channels: no
+// mean and std at all, or one of each for every channel (or one for all),
+// finite, with deviations of at least MinNormStd.
+func checkNorm(n transform.Normalization, channels int) error {
+	if len(n.Mean) != len(n.Std) || (len(n.Mean) != 0 && len(n.Mean) != 1 && len(n.Mean) != channels) {
+		return fmt.Errorf("preprocess.Norm: %d means and %d deviations for %d channels (want as many of each: none, one, or one per channel)",
+			len(n.Mean), len(n.Std), channels)
+	}
+	for i := range n.Mean {
+		mean, std := float64(n.Mean[i]), float64(n.Std[i])
+		if math.IsNaN(mean) || math.IsInf(mean, 0) {
+			return fmt.Errorf("preprocess.Norm.Mean[%d] %v: not a finite number", i, mean)
+		}
+		if !(std >= MinNormStd) || math.IsInf(std, 0) {
+			return fmt.Errorf("preprocess.Norm.Std[%d] %v: want a finite deviation of at least %g", i, std, MinNormStd)
+		}
+	}
+	return nil
+}
+
+// checkShapes checks that the stem and the head of the weights in sd are
+// those of architecture name (arch) built with the given classes, input
+// channels and stem: conv1.weight of [width, inChannels, k, k] (k = 3 for
+// the small stem, 7 otherwise), fc.weight of [numClasses, features] and
+// fc.bias of [numClasses]. With these the model's every variable is
+// determined, so that building it allocates no more than the weights
+// themselves take. A tensor missing from sd is an error if required is
+// set, and left for checkpoint.Load to report otherwise.
+func checkShapes(sd *checkpoint.StateDict, name string, arch resnet.Arch, numClasses, inChannels int, smallStem, required bool) error {
+	k := 7
+	if smallStem {
+		k = 3
+	}
+	features := arch.Widths[len(arch.Widths)-1] * arch.Block.Expansion()
+	for _, want := range []struct {
+		key   string
+		shape []int
+		what  string
+	}{
+		{"conv1.weight", []int{arch.Widths[0], inChannels, k, k}, fmt.Sprintf("in_channels %d and a %dx%d stem", inChannels, k, k)},
+		{"fc.weight", []int{numClasses, features}, fmt.Sprintf("num_classes %d", numClasses)},
+		{"fc.bias", []int{numClasses}, fmt.Sprintf("num_classes %d", numClasses)},
+	} {
+		t := sd.Get(want.key)
+		if t == nil && !required {
+			continue
+		}
+		if t == nil {
+			return fmt.Errorf("no %s in the weights", want.key)
+		}
+		if !slices.Equal(t.Shape, want.shape) {
+			return fmt.Errorf("%s has shape %v, %s with %s needs %v", want.key, t.Shape, name, want.what, want.shape)
+		}
+	}
+	return nil
+}
+
+// modelTensors returns the model variables of a model file's state dict:
+// all but the optimizer's state (the "optim." entries).
+func modelTensors(sd *checkpoint.StateDict) *checkpoint.StateDict {
+	model := checkpoint.NewStateDict()
+	for _, k := range sd.Keys {
+		if !strings.HasPrefix(k, optimPrefix) {
+			model.Add(sd.Get(k))
+		}
+	}
+	return model
+}
+
+// optimPrefix starts the names of the optimizer's tensors that training
+// checkpoints keep beside the model's.
+const optimPrefix = "optim."
 
 // Load rebuilds the model a resgo model file describes on backend b and
 // loads its weights. Entries that are not model variables (optimizer
@@ -105,13 +264,7 @@ func Load(b backend.Backend, path string) (*resnet.Model, *Meta, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("modelfile: %s: %w", path, err)
 	}
-	model := checkpoint.NewStateDict()
-	for _, k := range sd.Keys {
-		if !strings.HasPrefix(k, "optim.") {
-			model.Add(sd.Get(k))
-		}
-	}
-	if _, err := checkpoint.Load(m, model, checkpoint.LoadOptions{}); err != nil {
+	if _, err := checkpoint.Load(m, modelTensors(sd), checkpoint.LoadOptions{}); err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return m, meta, nil
@@ -145,6 +298,12 @@ func ResolveWeights(weights string) (path string, w *resnet.Weights, err error) 
 // with the given weights (see ResolveWeights) and as many classes as the
 // weights' fc layer has. For torchvision's weights it returns their table
 // entry too (nil otherwise), whose Preset is the preprocessing to use.
+//
+// The weights may be a resgo model file (a training checkpoint, say): its
+// metadata then names the architecture and the optimizer's state beside the
+// weights is ignored. The number of classes, input channels and stem read
+// from the weights are checked (see MaxNumClasses, MaxInChannels) before the
+// model is built.
 func LoadPretrained(b backend.Backend, arch, weights string, seed uint64) (*resnet.Model, *resnet.Weights, error) {
 	path, w, err := ResolveWeights(weights)
 	if err != nil {
@@ -156,21 +315,51 @@ func LoadPretrained(b backend.Backend, arch, weights string, seed uint64) (*resn
 	if arch == "" && w != nil {
 		arch = w.Arch
 	}
-	if arch == "" {
-		return nil, nil, fmt.Errorf("%s: say which architecture with --arch", weights)
-	}
 	sd, err := checkpoint.Read(path)
 	if err != nil {
 		return nil, nil, err
 	}
 	opt := resnet.Options{IncludeTop: true, NumClasses: 1000, Seed: seed}
-	if fc := sd.Get("fc.weight"); fc != nil && len(fc.Shape) == 2 {
-		opt.NumClasses = fc.Shape[0]
-	}
-	// A stem with a 3x3 kernel is the small-image stem; its input channels
-	// are conv1's.
-	if c := sd.Get("conv1.weight"); c != nil && len(c.Shape) == 4 {
-		opt.InChannels, opt.SmallStem = c.Shape[1], c.Shape[2] == 3
+	if _, ok := sd.Metadata[metaKey]; ok {
+		// A resgo model file: its metadata says what to build.
+		_, meta, err := modelOf(path, sd)
+		if err != nil {
+			return nil, nil, err
+		}
+		if arch != "" && arch != meta.Arch {
+			return nil, nil, fmt.Errorf("%s is a resgo checkpoint of %s, not %s (give --arch %s)", path, meta.Arch, arch, meta.Arch)
+		}
+		arch = meta.Arch
+		opt = meta.Options()
+		opt.Seed = seed
+		sd = modelTensors(sd)
+	} else {
+		if arch == "" {
+			return nil, nil, fmt.Errorf("%s: say which architecture with --arch", weights)
+		}
+		a, ok := resnet.Architectures[arch]
+		if !ok {
+			return nil, nil, fmt.Errorf("resnet: unknown architecture %q (known: %s)", arch, strings.Join(resnet.Names(), ", "))
+		}
+		if fc := sd.Get("fc.weight"); fc != nil && len(fc.Shape) == 2 {
+			opt.NumClasses = fc.Shape[0]
+		}
+		// A stem with a 3x3 kernel is the small-image stem; its input
+		// channels are conv1's (3 without a conv1.weight, which Load then
+		// reports missing).
+		opt.InChannels = 3
+		if c := sd.Get("conv1.weight"); c != nil && len(c.Shape) == 4 {
+			opt.InChannels, opt.SmallStem = c.Shape[1], c.Shape[2] == 3
+		}
+		if opt.NumClasses < 1 || opt.NumClasses > MaxNumClasses {
+			return nil, nil, fmt.Errorf("%s: fc.weight has %d classes: want 1 to %d", path, opt.NumClasses, MaxNumClasses)
+		}
+		if opt.InChannels < 1 || opt.InChannels > MaxInChannels {
+			return nil, nil, fmt.Errorf("%s: conv1.weight takes %d input channels: want 1 to %d", path, opt.InChannels, MaxInChannels)
+		}
+		if err := checkShapes(sd, arch, a, opt.NumClasses, opt.InChannels, opt.SmallStem || a.SmallStem, false); err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", path, err)
+		}
 	}
 	m, err := resnet.New(b, arch, opt)
 	if err != nil {

@@ -75,6 +75,58 @@ func (c *Classifier) Classify(images []*transform.Image, names []string, k int) 
 	return results, nil
 }
 
+// ClassifyStream classifies the images that load returns for names, in
+// order, and passes each result to emit as soon as its batch is done:
+// images are loaded a batch (Batch images) at a time and dropped after it,
+// so memory does not grow with the number of names. The batches and
+// results are those of Classify on every loadable image at once. A name
+// that load fails on goes to skip (which may be nil) and is left out; an
+// error from emit or from the model stops the stream. It returns the
+// number of images classified.
+func (c *Classifier) ClassifyStream(names []string, k int, load func(name string) (*transform.Image, error), skip func(name string, err error), emit func(Result) error) (int, error) {
+	batch := c.Batch
+	if batch <= 0 {
+		batch = 8
+	}
+	images := make([]*transform.Image, 0, batch)
+	loaded := make([]string, 0, batch)
+	done := 0
+	flush := func() error {
+		if len(images) == 0 {
+			return nil
+		}
+		results, err := c.Classify(images, loaded, k)
+		clear(images) // drop the decoded images before the next batch
+		images, loaded = images[:0], loaded[:0]
+		if err != nil {
+			return err
+		}
+		for _, r := range results {
+			if err := emit(r); err != nil {
+				return err
+			}
+		}
+		done += len(results)
+		return nil
+	}
+	for _, name := range names {
+		im, err := load(name)
+		if err != nil {
+			if skip != nil {
+				skip(name, err)
+			}
+			continue
+		}
+		images, loaded = append(images, im), append(loaded, name)
+		if len(images) == batch {
+			if err := flush(); err != nil {
+				return done, err
+			}
+		}
+	}
+	return done, flush()
+}
+
 // forward preprocesses a batch and returns its logits, row by row.
 func (c *Classifier) forward(images []*transform.Image) ([]float32, error) {
 	h, w := c.Pre.OutputSize(images[0].W, images[0].H)

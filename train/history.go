@@ -20,6 +20,9 @@ type EpochStats struct {
 	ValAcc       float64 `json:"val_acc"`
 	Seconds      float64 `json:"seconds"`
 	ImagesPerSec float64 `json:"images_per_sec"`
+	// NoVal says that the run has no validation data: ValLoss and ValAcc
+	// are then meaningless (zero), and history.csv leaves them empty.
+	NoVal bool `json:"no_val,omitempty"`
 }
 
 // historyHeader is the first row of history.csv.
@@ -40,7 +43,8 @@ func WriteHistory(path string, hist []EpochStats) error {
 	})
 }
 
-// writeCSV writes the history as CSV: a header, then one row per epoch.
+// writeCSV writes the history as CSV: a header, then one row per epoch
+// (the validation columns empty without validation data).
 func writeCSV(w io.Writer, hist []EpochStats) error {
 	cw := csv.NewWriter(w)
 	if err := cw.Write(historyHeader); err != nil {
@@ -48,7 +52,11 @@ func writeCSV(w io.Writer, hist []EpochStats) error {
 	}
 	f := func(v float64) string { return strconv.FormatFloat(v, 'g', 6, 64) }
 	for _, h := range hist {
-		row := []string{strconv.Itoa(h.Epoch), f(h.LR), f(h.TrainLoss), f(h.TrainAcc), f(h.ValLoss), f(h.ValAcc), f(h.Seconds), f(h.ImagesPerSec)}
+		vl, va := f(h.ValLoss), f(h.ValAcc)
+		if h.NoVal {
+			vl, va = "", ""
+		}
+		row := []string{strconv.Itoa(h.Epoch), f(h.LR), f(h.TrainLoss), f(h.TrainAcc), vl, va, f(h.Seconds), f(h.ImagesPerSec)}
 		if err := cw.Write(row); err != nil {
 			return err
 		}

@@ -64,9 +64,29 @@ type Config struct {
 	Augment transform.Augment `json:"augment"`
 	Eval    transform.Preset  `json:"eval"`
 
+	// Data records how the caller opened the datasets, for a resumed run
+	// to reopen them the same way; train itself does not read it.
+	Data DataSource `json:"data,omitzero"`
+
 	Workers int    `json:"-"` // loader goroutines (0: one per CPU)
 	Out     string `json:"-"` // output folder
-	Hooks   Hooks  `json:"-"` // how the caller follows the training
+	// Overwrite lets New start a run in an output folder that is not
+	// empty: Run then removes the files of the run there before (RunFiles)
+	// and leaves anything else. Without it New refuses such a folder.
+	Overwrite bool  `json:"-"`
+	Hooks     Hooks `json:"-"` // how the caller follows the training
+}
+
+// DataSource is how a training's data was opened, as the command line's
+// --data, --val and --val-split say it (with Config.Seed, the split's
+// seed).
+type DataSource struct {
+	Spec   string `json:"spec,omitempty"`
+	ValDir string `json:"val_dir,omitempty"`
+	// Split says that Spec, a single folder of class folders, was split
+	// by ValSplit.
+	Split    bool    `json:"split,omitempty"`
+	ValSplit float64 `json:"val_split,omitempty"`
 }
 
 // Defaults returns the tutorial's settings for arch.
@@ -89,11 +109,21 @@ type State struct {
 	BestAcc  float64      `json:"best_acc"`
 	History  []EpochStats `json:"history"`
 	Finished bool         `json:"finished"`
+	// TrainData and ValData identify the data the run started with, so
+	// that a resume refuses data that changed since (nil in checkpoints of
+	// earlier versions).
+	TrainData *DataPrint `json:"train_data,omitempty"`
+	ValData   *DataPrint `json:"val_data,omitempty"`
 }
 
 // ErrInterrupted is returned by Run when its context is cancelled: the last
 // checkpoint has been written and Resume continues from it.
 var ErrInterrupted = errors.New("training interrupted; the last checkpoint is saved, resume to continue")
+
+// ErrFinished is wrapped by the error of Resume, and of Run, for a run that
+// has already trained all its epochs: there is nothing to do unless more
+// epochs are asked for.
+var ErrFinished = errors.New("the run has finished")
 
 // Trainer runs one training.
 type Trainer struct {
@@ -107,6 +137,7 @@ type Trainer struct {
 	classes []string
 	log     io.Writer
 	state   State
+	fresh   bool // a new run (New), whose output folder Run has not prepared yet
 
 	dlogits tensor.Tensor
 }
@@ -119,9 +150,29 @@ const (
 	HistoryFile = "history.csv"
 )
 
+// RunFiles are the files Run writes into the output folder (its Hooks may
+// write more).
+var RunFiles = []string{BestFile, LastFile, ClassFile, HistoryFile}
+
 // New prepares a training of a new model (random or pretrained weights).
-// log receives a line for each unreadable image the training skips.
+// log receives a line for each unreadable image the training skips. valDS
+// may be nil or empty: the run then has no validation (and no best
+// checkpoint). New refuses invalid settings (see Config.Validate), an empty
+// training set, and an output folder that is not empty unless
+// cfg.Overwrite is set.
 func New(b backend.Backend, cfg Config, trainDS, valDS data.Dataset, log io.Writer) (*Trainer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if trainDS == nil || trainDS.Len() == 0 {
+		return nil, errors.New("train: no training images")
+	}
+	if valDS != nil && valDS.Len() > 0 && !slices.Equal(valDS.Classes(), trainDS.Classes()) {
+		return nil, fmt.Errorf("train: the validation data has classes %v, the training data %v", valDS.Classes(), trainDS.Classes())
+	}
+	if err := CheckOut(cfg.Out, cfg.Overwrite); err != nil {
+		return nil, err
+	}
 	classes := trainDS.Classes()
 	var m *resnet.Model
 	var err error
@@ -153,34 +204,104 @@ func New(b backend.Backend, cfg Config, trainDS, valDS data.Dataset, log io.Writ
 	if err := cfg.Transfer.Apply(m); err != nil {
 		return nil, err
 	}
-	t := &Trainer{cfg: cfg, b: b, model: m, trainDS: trainDS, valDS: valDS, classes: classes, log: log}
+	t := &Trainer{cfg: cfg, b: b, model: m, trainDS: trainDS, valDS: valDS, classes: classes, log: log, fresh: true}
 	t.state.Config = cfg
+	tp := Fingerprint(trainDS)
+	t.state.TrainData = &tp
+	if t.hasVal() {
+		vp := Fingerprint(valDS)
+		t.state.ValData = &vp
+	}
 	if err := t.setup(); err != nil {
 		return nil, err
 	}
 	return t, nil
 }
 
+// ReadState reads the training state of the run whose last checkpoint is
+// in dir: its settings, position and history.
+func ReadState(dir string) (*State, error) {
+	path := filepath.Join(dir, LastFile)
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("no run to resume in %s: %s does not exist", dir, path)
+	}
+	_, meta, err := modelfile.Read(path)
+	if err != nil {
+		return nil, err
+	}
+	return stateOf(path, meta)
+}
+
+// stateOf decodes the training state of a checkpoint's metadata.
+func stateOf(path string, meta *modelfile.Meta) (*State, error) {
+	if len(meta.Train) == 0 {
+		return nil, fmt.Errorf("%s: no training state to resume (an exported model?)", path)
+	}
+	var st State
+	if err := json.Unmarshal(meta.Train, &st); err != nil {
+		return nil, fmt.Errorf("%s: unreadable training state: %w", path, err)
+	}
+	return &st, nil
+}
+
 // Resume prepares to continue the training whose last checkpoint is in
-// cfg.Out, with the settings it was started with (cfg's Epochs may extend
-// it; Out, Workers and Hooks are taken from cfg).
+// cfg.Out, with the settings it was started with: only cfg's Epochs may
+// extend it (fewer are ignored), and Out, Workers and Hooks are taken from
+// cfg. The datasets must be those the run started with (the same split):
+// Resume fails, naming what changed, if they differ. It fails with
+// ErrFinished if the run has trained all its epochs and cfg asks for no
+// more.
 func Resume(b backend.Backend, cfg Config, trainDS, valDS data.Dataset, log io.Writer) (*Trainer, error) {
 	path := filepath.Join(cfg.Out, LastFile)
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("no run to resume in %s: %s does not exist", cfg.Out, path)
+	}
 	m, meta, err := modelfile.Load(b, path)
 	if err != nil {
 		return nil, err
 	}
-	var st State
-	if err := json.Unmarshal(meta.Train, &st); err != nil {
-		return nil, fmt.Errorf("%s: no training state to resume: %w", path, err)
+	stp, err := stateOf(path, meta)
+	if err != nil {
+		return nil, err
 	}
+	st := *stp
 	saved := st.Config
 	saved.Out, saved.Workers, saved.Hooks = cfg.Out, cfg.Workers, cfg.Hooks
 	if cfg.Epochs > saved.Epochs {
 		saved.Epochs = cfg.Epochs
 	}
+	if err := saved.Validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if st.Cursor.Epoch >= saved.Epochs {
+		return nil, fmt.Errorf("%s: %w: it trained all its %d epochs; ask for more epochs to continue it", path, ErrFinished, saved.Epochs)
+	}
+	if trainDS == nil || trainDS.Len() == 0 {
+		return nil, errors.New("train: no training images")
+	}
 	if !slices.Equal(meta.Classes, trainDS.Classes()) {
 		return nil, fmt.Errorf("%s was trained on classes %v, the data has %v", path, meta.Classes, trainDS.Classes())
+	}
+	if st.TrainData != nil {
+		if err := diffData("training", *st.TrainData, Fingerprint(trainDS), meta.Classes); err != nil {
+			return nil, fmt.Errorf("cannot resume %s: %w", path, err)
+		}
+	}
+	hasVal := valDS != nil && valDS.Len() > 0
+	switch {
+	case st.ValData != nil && hasVal:
+		if err := diffData("validation", *st.ValData, Fingerprint(valDS), meta.Classes); err != nil {
+			return nil, fmt.Errorf("cannot resume %s: %w", path, err)
+		}
+	case st.TrainData != nil && (st.ValData != nil) != hasVal:
+		was, now := "no validation data", "has validation data"
+		if st.ValData != nil {
+			was, now = "validation data", "has none"
+		}
+		return nil, fmt.Errorf("cannot resume %s: the run started with %s, the data now %s", path, was, now)
+	}
+	if err := st.check(trainDS.Len()); err != nil {
+		return nil, fmt.Errorf("cannot resume %s: %w", path, err)
 	}
 	if err := saved.Transfer.Apply(m); err != nil {
 		return nil, err
@@ -203,8 +324,37 @@ func Resume(b backend.Backend, cfg Config, trainDS, valDS data.Dataset, log io.W
 	if err := t.opt.LoadState(optState); err != nil {
 		return nil, fmt.Errorf("%s: optimizer state: %w", path, err)
 	}
+	if err := checkFinite(b, m, optState); err != nil {
+		return nil, fmt.Errorf("cannot resume %s: %w: %w", path, ErrNonFinite, err)
+	}
 	return t, nil
 }
+
+// check refuses a saved state that cannot be resumed on a training set of
+// n images: a position outside the data, negative or inconsistent counts,
+// sums that are not finite.
+func (s *State) check(n int) error {
+	c := s.Cursor
+	finite := func(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+	switch {
+	case c.Epoch < 0 || c.Batch < 0 || c.Pos < 0:
+		return fmt.Errorf("a negative position in the training state (epoch %d, batch %d, image %d)", c.Epoch, c.Batch, c.Pos)
+	case c.Pos > n:
+		return fmt.Errorf("it stopped at image %d of an epoch, the training data has %d images: the data changed since the run started", c.Pos, n)
+	case c.Batch > c.Pos:
+		return fmt.Errorf("the training state is at batch %d after %d images", c.Batch, c.Pos)
+	case len(s.History) != c.Epoch:
+		return fmt.Errorf("the training state has a history of %d epochs at epoch %d", len(s.History), c.Epoch+1)
+	case s.Step < 0 || s.Seen < 0 || s.Correct < 0 || s.Correct > s.Seen:
+		return fmt.Errorf("the training state counts %d steps, %d images seen, %d correct", s.Step, s.Seen, s.Correct)
+	case !finite(s.LossSum) || s.LossSum < 0 || !finite(s.Elapsed) || s.Elapsed < 0 || !finite(s.BestAcc):
+		return fmt.Errorf("the training state has a loss sum of %v, %v seconds, a best accuracy of %v", s.LossSum, s.Elapsed, s.BestAcc)
+	}
+	return nil
+}
+
+// hasVal reports whether the run has validation data.
+func (t *Trainer) hasVal() bool { return t.valDS != nil && t.valDS.Len() > 0 }
 
 // optimPrefix names the optimizer's tensors in a checkpoint.
 const optimPrefix = "optim."
@@ -232,7 +382,13 @@ func (t *Trainer) setup() error {
 	if err != nil {
 		return err
 	}
-	steps := stepsPerEpoch(t.trainDS.Len(), c.Batch)
+	t.sched, err = schedule(c, stepsPerEpoch(t.trainDS.Len(), c.Batch))
+	return err
+}
+
+// schedule returns the learning-rate schedule of c for epochs of steps
+// optimizer steps.
+func schedule(c Config, steps int) (optim.Schedule, error) {
 	var s optim.Schedule
 	switch c.Schedule {
 	case "", "constant":
@@ -246,16 +402,19 @@ func (t *Trainer) setup() error {
 	case "cosine":
 		s = optim.Cosine{Base: c.LR, TMax: max(1, c.Epochs*steps-c.WarmupSteps)}
 	default:
-		return fmt.Errorf("schedule %q: want constant, step or cosine", c.Schedule)
+		return nil, fmt.Errorf("schedule %q: want constant, step or cosine", c.Schedule)
 	}
 	if c.WarmupSteps > 0 {
 		s = optim.Warmup{Steps: c.WarmupSteps, Factor: 0.01, Then: s}
 	}
-	t.sched = s
-	return nil
+	return s, nil
 }
 
 func stepsPerEpoch(n, batch int) int { return (n + batch - 1) / batch }
+
+// Config returns the run's settings: for a resumed run, those it was
+// started with (see Resume).
+func (t *Trainer) Config() Config { return t.cfg }
 
 // Model returns the model being trained.
 func (t *Trainer) Model() *resnet.Model { return t.model }
@@ -274,13 +433,24 @@ func (t *Trainer) TrainableParams() int {
 func (t *Trainer) History() []EpochStats { return t.state.History }
 
 // Run trains until the configured number of epochs, validating after each
-// and writing the checkpoints, class_indices.json and the history into the
-// output folder, and calls the configured Hooks as it goes. When ctx is
-// cancelled it stops after the current step, writes the last checkpoint
-// and returns ErrInterrupted.
+// (when there is validation data) and writing the checkpoints,
+// class_indices.json and the history into the output folder, and calls the
+// configured Hooks as it goes. It first removes the temporary files that
+// interrupted writes of RunFiles left in the folder. When ctx is cancelled
+// it stops after the current step, writes the last checkpoint and returns
+// ErrInterrupted.
+//
+// Run fails, writing no checkpoint, when the training diverges (an error
+// wrapping ErrNonFinite that names the epoch, the step and, for a
+// parameter, a running statistic or the optimizer's state, the tensor),
+// and when an epoch has no readable training image or no readable
+// validation image.
 func (t *Trainer) Run(ctx context.Context) ([]EpochStats, error) {
 	c := t.cfg
-	if err := os.MkdirAll(c.Out, 0o755); err != nil {
+	if t.state.Cursor.Epoch >= c.Epochs {
+		return t.state.History, fmt.Errorf("%w: it trained all its %d epochs", ErrFinished, c.Epochs)
+	}
+	if err := t.prepareOut(); err != nil {
 		return nil, err
 	}
 	if err := WriteClassIndices(filepath.Join(c.Out, ClassFile), t.classes); err != nil {
@@ -295,9 +465,11 @@ func (t *Trainer) Run(ctx context.Context) ([]EpochStats, error) {
 	if err != nil {
 		return nil, err
 	}
-	val, err := t.evalLoader(t.valDS)
-	if err != nil {
-		return nil, err
+	var val *data.Loader
+	if t.hasVal() {
+		if val, err = t.evalLoader(t.valDS); err != nil {
+			return nil, fmt.Errorf("validation data: %w", err)
+		}
 	}
 	for t.state.Cursor.Epoch < c.Epochs {
 		epoch := t.state.Cursor.Epoch
@@ -311,43 +483,62 @@ func (t *Trainer) Run(ctx context.Context) ([]EpochStats, error) {
 			}
 			return t.state.History, ErrInterrupted
 		}
+		if t.state.Seen == 0 {
+			return t.state.History, fmt.Errorf("epoch %d: none of the %d training images could be read (each is reported above); nothing was trained",
+				epoch+1, t.trainDS.Len())
+		}
 		st := EpochStats{Epoch: epoch + 1, LR: t.opt.LR(), TrainLoss: t.state.LossSum / float64(max(1, t.state.Seen)),
-			TrainAcc: float64(t.state.Correct) / float64(max(1, t.state.Seen)), Seconds: t.state.Elapsed}
+			TrainAcc: float64(t.state.Correct) / float64(max(1, t.state.Seen)), Seconds: t.state.Elapsed, NoVal: val == nil}
 		st.ImagesPerSec = float64(t.state.Seen) / max(st.Seconds, 1e-9)
-		vp := Progress{Phase: Validation, Epoch: epoch + 1, Epochs: c.Epochs, Steps: val.Len()}
-		c.Hooks.passStart(vp)
-		res, err := Evaluate(ctx, t.model, val, c.LabelSmoothing, func(done int) {
-			vp.Step = done
-			c.Hooks.batch(vp)
-		})
-		c.Hooks.passEnd(vp)
-		if errors.Is(err, context.Canceled) {
-			// Interrupted while validating: the epoch's training is done
-			// and the cursor is at its end, so resuming validates again.
-			if err := t.save(LastFile); err != nil {
+		if val != nil {
+			vp := Progress{Phase: Validation, Epoch: epoch + 1, Epochs: c.Epochs, Steps: val.Len()}
+			c.Hooks.passStart(vp)
+			res, err := Evaluate(ctx, t.model, val, c.LabelSmoothing, func(done int) {
+				vp.Step = done
+				c.Hooks.batch(vp)
+			})
+			c.Hooks.passEnd(vp)
+			if errors.Is(err, context.Canceled) {
+				// Interrupted while validating: the epoch's training is done
+				// and the cursor is at its end, so resuming validates again.
+				if err := t.save(LastFile); err != nil {
+					return t.state.History, err
+				}
+				return t.state.History, ErrInterrupted
+			}
+			if err != nil {
 				return t.state.History, err
 			}
-			return t.state.History, ErrInterrupted
+			if res.Images == 0 {
+				return t.state.History, fmt.Errorf("epoch %d: none of the %d validation images could be read (each is reported above)",
+					epoch+1, t.valDS.Len())
+			}
+			if math.IsNaN(res.Loss) || math.IsInf(res.Loss, 0) {
+				return t.state.History, fmt.Errorf("epoch %d, after step %d: %w: the validation loss is %v; the checkpoints are left as they were (lower the learning rate)",
+					epoch+1, t.state.Step, ErrNonFinite, res.Loss)
+			}
+			st.ValLoss, st.ValAcc = res.Loss, res.Accuracy
 		}
+		// Nothing poisoned goes into a checkpoint: check before writing.
+		opt, err := t.checkState()
 		if err != nil {
 			return t.state.History, err
 		}
-		st.ValLoss, st.ValAcc = res.Loss, res.Accuracy
+		best := val != nil && (st.ValAcc > t.state.BestAcc || t.state.bestUnset())
 		t.state.History = append(t.state.History, st)
 
 		t.state.Cursor = data.Cursor{Epoch: epoch + 1}
 		t.state.LossSum, t.state.Correct, t.state.Seen, t.state.Elapsed = 0, 0, 0, 0
-		best := st.ValAcc > t.state.BestAcc || len(t.state.History) == 1
 		if best {
 			t.state.BestAcc = st.ValAcc
 		}
 		t.state.Finished = t.state.Cursor.Epoch >= c.Epochs
 		if best {
-			if err := t.save(BestFile); err != nil {
+			if err := t.write(BestFile, opt); err != nil {
 				return t.state.History, err
 			}
 		}
-		if err := t.save(LastFile); err != nil {
+		if err := t.write(LastFile, opt); err != nil {
 			return t.state.History, err
 		}
 		if err := t.writeHistory(); err != nil {
@@ -359,6 +550,91 @@ func (t *Trainer) Run(ctx context.Context) ([]EpochStats, error) {
 	}
 	return t.state.History, nil
 }
+
+// bestUnset reports whether no epoch of the history has been validated,
+// so that the first validated one is the best so far.
+func (s *State) bestUnset() bool {
+	for _, h := range s.History {
+		if !h.NoVal {
+			return false
+		}
+	}
+	return true
+}
+
+// checkState checks that the model's parameters and running statistics
+// and the optimizer's state are finite, and returns the optimizer's state
+// to save. The error names the epoch, the step and the tensor.
+func (t *Trainer) checkState() (map[string]*tensor.Tensor, error) {
+	opt := t.opt.State()
+	if err := checkFinite(t.b, t.model, opt); err != nil {
+		s := t.state
+		return nil, fmt.Errorf("epoch %d, after step %d (batch %d of the epoch): %w: %w; the checkpoints are left as they were (lower the learning rate)",
+			s.Cursor.Epoch+1, s.Step, s.Cursor.Batch, ErrNonFinite, err)
+	}
+	return opt, nil
+}
+
+// prepareOut makes the output folder, removes the temporary files that
+// interrupted writes left there and, for a new run with Overwrite, the
+// files of the run there before.
+func (t *Trainer) prepareOut() error {
+	dir := t.cfg.Out
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("output folder: %w", err)
+	}
+	removed, err := atomicfile.CleanStale(dir, RunFiles...)
+	for _, p := range removed {
+		if t.log != nil {
+			fmt.Fprintf(t.log, "removed %s, left by an interrupted write\n", p)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if t.fresh && t.cfg.Overwrite {
+		for _, name := range RunFiles {
+			p := filepath.Join(dir, name)
+			if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("overwriting the run in %s: %w", dir, err)
+			}
+		}
+	}
+	t.fresh = false
+	return nil
+}
+
+// CheckOut refuses, with an error wrapping ErrOutNotEmpty, an output
+// folder that exists and is not empty, unless overwrite is set. The
+// temporary files of interrupted writes of RunFiles do not count: Run
+// removes them. New calls it; a caller may call it before opening data.
+func CheckOut(dir string, overwrite bool) error {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("output folder: %w", err)
+	}
+	var names []string
+	for _, e := range entries {
+		if !slices.ContainsFunc(RunFiles, func(n string) bool { return atomicfile.IsTemp(e.Name(), n) }) {
+			names = append(names, e.Name())
+		}
+	}
+	if len(names) == 0 || overwrite {
+		return nil
+	}
+	list := strings.Join(names[:min(len(names), 4)], ", ")
+	if len(names) > 4 {
+		list += fmt.Sprintf(" and %d more", len(names)-4)
+	}
+	return fmt.Errorf("%w: %s holds %s", ErrOutNotEmpty, dir, list)
+}
+
+// ErrOutNotEmpty is wrapped by New's error for an output folder that is
+// not empty when Config.Overwrite is not set.
+var ErrOutNotEmpty = errors.New("the output folder is not empty")
 
 // trainEpoch trains from the state's cursor to the end of its epoch. It
 // reports whether ctx was cancelled before the end.
@@ -381,7 +657,12 @@ func (t *Trainer) trainEpoch(ctx context.Context, loader *data.Loader) (interrup
 		if batch == nil {
 			break
 		}
-		t.opt.SetLR(t.sched.LR(t.state.Step))
+		lr := t.sched.LR(t.state.Step)
+		if math.IsNaN(lr) || math.IsInf(lr, 0) || lr < 0 {
+			return false, fmt.Errorf("epoch %d, step %d: %w: the %s learning-rate schedule gives %v",
+				epoch+1, t.state.Step+1, ErrNonFinite, c.Schedule, lr)
+		}
+		t.opt.SetLR(lr)
 		var loss float64
 		var correct int
 		err := backend.Do(t.b, func() {
@@ -394,7 +675,8 @@ func (t *Trainer) trainEpoch(ctx context.Context, loader *data.Loader) (interrup
 			return false, err
 		}
 		if math.IsNaN(loss) || math.IsInf(loss, 0) {
-			return false, fmt.Errorf("epoch %d, batch %d: the loss is %v: lower the learning rate", epoch+1, batch.Index+1, loss)
+			return false, fmt.Errorf("epoch %d, step %d (batch %d of %d): %w: the loss is %v; the checkpoints are left as they were (lower the learning rate)",
+				epoch+1, t.state.Step+1, batch.Index+1, loader.Len(), ErrNonFinite, loss)
 		}
 		t.opt.Step()
 		n := len(batch.Labels)
@@ -453,32 +735,63 @@ func (t *Trainer) evalLoader(ds data.Dataset) (*data.Loader, error) {
 
 // EvalLoader returns a loader of ds with the evaluation preprocessing pre,
 // in dataset order. Images smaller than pre's crop are enlarged by its
-// resize first; without a crop, images must all have one size.
+// resize first; without a crop, images must all have one size, that of the
+// first readable image. It refuses a batch of more than MaxBatchValues
+// values and more than MaxWorkers workers.
 func EvalLoader(ds data.Dataset, pre transform.Preset, batch, workers int, log io.Writer) (*data.Loader, error) {
+	if err := checkWorkers(workers); err != nil {
+		return nil, err
+	}
+	if pre.CropSize < 0 || pre.CropSize > MaxSide || pre.ResizeSize < 0 || pre.ResizeSize > MaxSide {
+		return nil, fmt.Errorf("preprocessing: resize %d, crop %d: want sides of 0 (none) to %d pixels", pre.ResizeSize, pre.CropSize, MaxSide)
+	}
 	h, w := pre.CropSize, pre.CropSize
 	if h == 0 {
 		if ds.Len() == 0 {
 			return nil, fmt.Errorf("empty dataset")
 		}
-		img, err := ds.Image(0)
-		if err != nil {
-			return nil, err
+		var first error
+		for i := range ds.Len() {
+			img, err := ds.Image(i)
+			if err == nil {
+				h, w = pre.OutputSize(img.W, img.H)
+				break
+			}
+			if first == nil {
+				first = err
+			}
 		}
-		h, w = pre.OutputSize(img.W, img.H)
+		if h == 0 {
+			return nil, fmt.Errorf("none of the %d images could be read (the first error: %w)", ds.Len(), first)
+		}
+	}
+	if err := CheckBatch(batch, pre.Channels, h, w); err != nil {
+		return nil, fmt.Errorf("batch %d: %w", batch, err)
 	}
 	return data.NewLoader(ds, data.Options{BatchSize: batch, Channels: pre.Channels, Height: h, Width: w,
 		Seed: 0, Workers: workers, Log: log,
 		Transform: func(img *transform.Image, _ *rand.Rand, dst []float32) { pre.Apply(img, dst) }})
 }
 
-// save writes a checkpoint (model, optimizer state, metadata) atomically.
+// save checks that the model and the optimizer's state are finite (see
+// checkState) and writes a checkpoint of them.
 func (t *Trainer) save(name string) error {
-	raw, err := json.Marshal(t.state)
+	opt, err := t.checkState()
 	if err != nil {
 		return err
 	}
+	return t.write(name, opt)
+}
+
+// write writes a checkpoint (model, optimizer state opt, metadata)
+// atomically.
+func (t *Trainer) write(name string, opt map[string]*tensor.Tensor) error {
+	raw, err := json.Marshal(t.state)
+	if err != nil {
+		return fmt.Errorf("checkpoint %s: training state: %w", name, err)
+	}
 	extra := map[string]*checkpoint.Tensor{}
-	for k, v := range t.opt.State() {
+	for k, v := range opt {
 		extra[optimPrefix+k] = checkpoint.FromTensor(optimPrefix+k, v)
 	}
 	meta := modelfile.Meta{Arch: t.model.Name, NumClasses: len(t.classes), InChannels: t.model.Options.InChannels,

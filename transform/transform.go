@@ -7,9 +7,6 @@ package transform
 
 import (
 	"fmt"
-	"image"
-	"image/color"
-	"image/draw"
 	"math"
 )
 
@@ -23,32 +20,6 @@ type Image struct {
 // NewImage returns a black image.
 func NewImage(w, h, c int) *Image {
 	return &Image{W: w, H: h, C: c, Pix: make([]uint8, w*h*c)}
-}
-
-// FromImage converts a decoded image to RGB (channels 3) or grayscale
-// (channels 1), as PIL's Image.convert("RGB") or convert("L").
-func FromImage(img image.Image, channels int) *Image {
-	b := img.Bounds()
-	out := NewImage(b.Dx(), b.Dy(), channels)
-	if channels == 1 {
-		i := 0
-		for y := b.Min.Y; y < b.Max.Y; y++ {
-			for x := b.Min.X; x < b.Max.X; x++ {
-				out.Pix[i] = color.GrayModel.Convert(img.At(x, y)).(color.Gray).Y
-				i++
-			}
-		}
-		return out
-	}
-	rgba, ok := img.(*image.RGBA)
-	if !ok || rgba.Rect.Min != (image.Point{}) {
-		rgba = image.NewRGBA(image.Rect(0, 0, b.Dx(), b.Dy()))
-		draw.Draw(rgba, rgba.Rect, img, b.Min, draw.Src)
-	}
-	for i, j := 0, 0; i < len(out.Pix); i, j = i+3, j+4 {
-		out.Pix[i], out.Pix[i+1], out.Pix[i+2] = rgba.Pix[j], rgba.Pix[j+1], rgba.Pix[j+2]
-	}
-	return out
 }
 
 // Crop returns the w x h region whose top-left corner is (x, y). Parts
@@ -105,9 +76,14 @@ func (m *Image) shorterSize(size int) *Image {
 // CenterCrop crops the central size x size square as torchvision's
 // CenterCrop: the offsets are rounded half to even, like Python's round.
 func (m *Image) CenterCrop(size int) *Image {
-	top := int(math.RoundToEven(float64(m.H-size) / 2))
-	left := int(math.RoundToEven(float64(m.W-size) / 2))
+	left, top := centerOffsets(m.W, m.H, size)
 	return m.Crop(left, top, size, size)
+}
+
+// centerOffsets returns the top-left corner of CenterCrop's square of side
+// size in a w x h image.
+func centerOffsets(w, h, size int) (left, top int) {
+	return int(math.RoundToEven(float64(w-size) / 2)), int(math.RoundToEven(float64(h-size) / 2))
 }
 
 // Resize scales the image to w x h with PIL's bilinear filter, which
@@ -118,15 +94,74 @@ func (m *Image) Resize(w, h int) *Image {
 	if w < 1 || h < 1 {
 		panic(fmt.Sprintf("transform.Resize: size %dx%d", w, h))
 	}
-	out := m
-	if w != m.W {
-		out = resampleRows(out, w)
+	return m.resizeCrop(w, h, 0, 0, w, h)
+}
+
+// resizeCrop returns m.Resize(w, h).Crop(x, y, cw, ch), pixel for pixel,
+// computing only the pixels of the crop: every output pixel of PIL's
+// two passes depends on its own window of input pixels alone, so the
+// horizontal pass runs on the input rows the crop's rows need and on the
+// crop's columns only. A resize that the crop mostly discards (the shorter
+// side of a 1x60000 image enlarged to 256 makes 256x15360000 pixels) then
+// costs what the crop does, not gigabytes.
+func (m *Image) resizeCrop(w, h, x, y, cw, ch int) *Image {
+	out := NewImage(cw, ch, m.C)
+	// The part of the crop inside the resized image; the rest stays black.
+	x0, x1 := max(x, 0), min(x+cw, w)
+	y0, y1 := max(y, 0), min(y+ch, h)
+	if x0 >= x1 || y0 >= y1 {
+		return out
 	}
+	c := m.C
+	// Input rows [r0, r1) feed output rows [y0, y1).
+	r0, r1 := y0, y1
+	var vStarts []int
+	var vWeights [][]int32
 	if h != m.H {
-		out = resampleCols(out, h)
+		vStarts, vWeights = filterWeights(m.H, h, y0, y1)
+		r0, r1 = vStarts[0], 0
+		for i, s := range vStarts {
+			r0, r1 = min(r0, s), max(r1, s+len(vWeights[i]))
+		}
 	}
-	if out == m {
-		out = &Image{W: m.W, H: m.H, C: m.C, Pix: append([]uint8(nil), m.Pix...)}
+	// mid: rows [r0, r1) after the horizontal pass, columns [x0, x1).
+	mw := x1 - x0
+	mid := make([]uint8, (r1-r0)*mw*c)
+	if w != m.W {
+		hStarts, hWeights := filterWeights(m.W, w, x0, x1)
+		for r := r0; r < r1; r++ {
+			src := m.Pix[r*m.W*c:]
+			dst := mid[(r-r0)*mw*c:]
+			for j := range mw {
+				for k := range c {
+					acc := int32(1 << (precisionBits - 1))
+					for i, wt := range hWeights[j] {
+						acc += int32(src[(hStarts[j]+i)*c+k]) * wt
+					}
+					dst[j*c+k] = clip8(acc)
+				}
+			}
+		}
+	} else {
+		for r := r0; r < r1; r++ {
+			copy(mid[(r-r0)*mw*c:(r-r0+1)*mw*c], m.Pix[(r*m.W+x0)*c:])
+		}
+	}
+	stride := mw * c
+	for oy := y0; oy < y1; oy++ {
+		dst := out.Pix[((oy-y)*cw+(x0-x))*c:][:stride]
+		if h == m.H {
+			copy(dst, mid[(oy-r0)*stride:])
+			continue
+		}
+		start, weights := vStarts[oy-y0], vWeights[oy-y0]
+		for i := range stride {
+			acc := int32(1 << (precisionBits - 1))
+			for j, wt := range weights {
+				acc += int32(mid[(start-r0+j)*stride+i]) * wt
+			}
+			dst[i] = clip8(acc)
+		}
 	}
 	return out
 }
@@ -134,27 +169,27 @@ func (m *Image) Resize(w, h int) *Image {
 // PIL's fixed point for 8-bit images: coefficients carry 22 fraction bits.
 const precisionBits = 32 - 8 - 2
 
-// filterWeights returns, for each of out output positions over in input
-// positions, the first input index and the fixed-point weights of PIL's
-// bilinear (triangle) filter.
-func filterWeights(in, out int) (starts []int, weights [][]int32) {
+// filterWeights returns, for the output positions lo to hi-1 of out
+// positions over in input positions, the first input index and the
+// fixed-point weights of PIL's bilinear (triangle) filter.
+func filterWeights(in, out, lo, hi int) (starts []int, weights [][]int32) {
 	scale := float64(in) / float64(out)
 	filterScale := max(scale, 1)
 	support := 1.0 * filterScale // the bilinear filter's support is 1
-	starts = make([]int, out)
-	weights = make([][]int32, out)
-	for i := range out {
+	starts = make([]int, hi-lo)
+	weights = make([][]int32, hi-lo)
+	for i := lo; i < hi; i++ {
 		center := (float64(i) + 0.5) * scale
-		lo := max(int(center-support+0.5), 0)
-		hi := min(int(center+support+0.5), in)
-		k := make([]float64, hi-lo)
+		first := max(int(center-support+0.5), 0)
+		last := min(int(center+support+0.5), in)
+		k := make([]float64, last-first)
 		total := 0.0
-		for x := lo; x < hi; x++ {
+		for x := first; x < last; x++ {
 			v := 1 - math.Abs((float64(x)-center+0.5)/filterScale)
 			if v < 0 {
 				v = 0
 			}
-			k[x-lo] = v
+			k[x-first] = v
 			total += v
 		}
 		fixed := make([]int32, len(k))
@@ -168,7 +203,7 @@ func filterWeights(in, out int) (starts []int, weights [][]int32) {
 				fixed[j] = int32(0.5 + v*(1<<precisionBits))
 			}
 		}
-		starts[i], weights[i] = lo, fixed
+		starts[i-lo], weights[i-lo] = first, fixed
 	}
 	return starts, weights
 }
@@ -182,44 +217,6 @@ func clip8(v int32) uint8 {
 		return 255
 	}
 	return uint8(v)
-}
-
-// resampleRows resizes horizontally to width w.
-func resampleRows(m *Image, w int) *Image {
-	starts, weights := filterWeights(m.W, w)
-	out := NewImage(w, m.H, m.C)
-	for y := range m.H {
-		src := m.Pix[y*m.W*m.C:]
-		dst := out.Pix[y*w*m.C:]
-		for x := range w {
-			for c := range m.C {
-				acc := int32(1 << (precisionBits - 1))
-				for j, k := range weights[x] {
-					acc += int32(src[(starts[x]+j)*m.C+c]) * k
-				}
-				dst[x*m.C+c] = clip8(acc)
-			}
-		}
-	}
-	return out
-}
-
-// resampleCols resizes vertically to height h.
-func resampleCols(m *Image, h int) *Image {
-	starts, weights := filterWeights(m.H, h)
-	out := NewImage(m.W, h, m.C)
-	stride := m.W * m.C
-	for y := range h {
-		dst := out.Pix[y*stride:]
-		for i := range stride {
-			acc := int32(1 << (precisionBits - 1))
-			for j, k := range weights[y] {
-				acc += int32(m.Pix[(starts[y]+j)*stride+i]) * k
-			}
-			dst[i] = clip8(acc)
-		}
-	}
-	return out
 }
 
 // Normalization is a per-channel mean and standard deviation applied after
@@ -282,12 +279,18 @@ func (p Preset) OutputSize(w, h int) (int, int) {
 	return h, w
 }
 
-// Apply preprocesses an image into dst (Channels*H*W values).
+// Apply preprocesses an image into dst (Channels*H*W values). With a
+// crop, only the cropped pixels of the resized image are computed (see
+// OutputSize for the size without one).
 func (p Preset) Apply(m *Image, dst []float32) {
-	if p.ResizeSize > 0 {
+	switch {
+	case p.ResizeSize > 0 && p.CropSize > 0:
+		s := m.shorterSize(p.ResizeSize)
+		left, top := centerOffsets(s.W, s.H, p.CropSize)
+		m = m.resizeCrop(s.W, s.H, left, top, p.CropSize, p.CropSize)
+	case p.ResizeSize > 0:
 		m = m.ResizeShorter(p.ResizeSize)
-	}
-	if p.CropSize > 0 {
+	case p.CropSize > 0:
 		m = m.CenterCrop(p.CropSize)
 	}
 	m.ToTensor(dst, p.Norm)

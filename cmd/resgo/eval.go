@@ -29,7 +29,16 @@ inside is evaluated on val/) or on "fashion-mnist" (its test set), with the
 preprocessing stored in the checkpoint.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if data.MaxPixels < 1 {
+				return fmt.Errorf("--max-pixels %d: must be at least 1", data.MaxPixels)
+			}
 			out := cmd.OutOrStdout()
+			if batch < 1 {
+				return fmt.Errorf("--batch %d: want a batch of at least 1", batch)
+			}
+			if workers < 0 || workers > train.MaxWorkers {
+				return fmt.Errorf("--workers %d: want 0 (one per CPU) to %d", workers, train.MaxWorkers)
+			}
 			b, err := backend.Default()
 			if err != nil {
 				return err
@@ -53,6 +62,10 @@ preprocessing stored in the checkpoint.`,
 			res, err := train.Evaluate(cmd.Context(), m, loader, 0, nil)
 			if err != nil {
 				return err
+			}
+			if res.Images == 0 {
+				// No accuracy of 0 for data that was never seen.
+				return fmt.Errorf("%s: none of its %d images could be read (each is reported above)", name, ds.Len())
 			}
 			fmt.Fprintf(out, "%s on %s: %d images, accuracy %.4f, loss %.4f\n\n", ckpt, name, res.Images, res.Accuracy, res.Loss)
 			w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
@@ -91,6 +104,7 @@ preprocessing stored in the checkpoint.`,
 		},
 	}
 	f := cmd.Flags()
+	f.Int64Var(&data.MaxPixels, "max-pixels", data.DefaultMaxPixels, "refuse (skip as corrupt) an image whose header declares more pixels (width x height) than this, before decoding it")
 	f.StringVar(&dataDir, "data", "", `image folder or "fashion-mnist"`)
 	f.StringVar(&ckpt, "checkpoint", "", "resgo checkpoint (best.safetensors)")
 	f.StringVar(&confusion, "confusion", "confusion.png", "write the confusion matrix as this PNG (empty: none)")

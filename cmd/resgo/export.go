@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -24,18 +25,22 @@ tutorial's predict.py loads resNet34.pth), or as a plain .safetensors file.
 The format follows --out's extension.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			ext := strings.ToLower(filepath.Ext(out))
+			if ext != ".pth" && ext != ".pt" && ext != ".safetensors" {
+				return fmt.Errorf("--out %s: the extension must be .pth, .pt or .safetensors", out)
+			}
+			if sameExistingFile(ckpt, out) {
+				return fmt.Errorf("--out %s is the checkpoint itself: the export would replace it, losing its classes, preprocessing and training state", out)
+			}
 			m, meta, err := modelfile.Load(nil, ckpt)
 			if err != nil {
 				return err
 			}
 			sd := checkpoint.FromModule(m)
-			switch strings.ToLower(filepath.Ext(out)) {
-			case ".pth", ".pt":
-				err = checkpoint.WritePTH(out, sd)
-			case ".safetensors":
+			if ext == ".safetensors" {
 				err = checkpoint.WriteSafetensors(out, sd)
-			default:
-				return fmt.Errorf("--out %s: the extension must be .pth, .pt or .safetensors", out)
+			} else {
+				err = checkpoint.WritePTH(out, sd)
 			}
 			if err != nil {
 				return err
@@ -53,4 +58,14 @@ The format follows --out's extension.`,
 	cmd.MarkFlagRequired("checkpoint")
 	cmd.MarkFlagRequired("out")
 	return cmd
+}
+
+// sameExistingFile reports whether paths a and b name the same existing file.
+func sameExistingFile(a, b string) bool {
+	sa, err := os.Stat(a)
+	if err != nil {
+		return false
+	}
+	sb, err := os.Stat(b)
+	return err == nil && os.SameFile(sa, sb)
 }

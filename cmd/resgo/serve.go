@@ -1,49 +1,68 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"fmt"
-	"net/http"
+	"net"
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/resgo/resgo/data"
 	"github.com/resgo/resgo/serve"
 )
 
 func serveCmd() *cobra.Command {
 	var arch, weights, classFile, addr string
+	var maxPixels int64
+	o := serve.DefaultOptions()
 	cmd := &cobra.Command{
 		Use:   "serve --weights FILE [--addr :8080]",
 		Short: "Serve predictions over HTTP (POST /predict with an image; GET /info)",
-		Args:  cobra.NoArgs,
+		Long: `Serve predictions over HTTP: POST /predict with an image as the body or
+as the "image" file of a multipart form (?topk=K), GET /info, GET /healthz.
+Errors are JSON {"error": "..."} with their status (400, 404, 405, 413, 415,
+500, 503).
+
+The limits bound what clients can make the server hold: --max-conns
+connections at once (more wait to be accepted), each within
+--read-header-timeout for its headers, --read-timeout for the whole request,
+--write-timeout for its answer and --idle-timeout between requests; bodies
+up to --max-body-bytes, images up to --max-pixels (from their headers,
+before decoding) and, for models that do not crop, model inputs up to
+--max-input-pixels. Memory for bodies is at most --max-conns times
+--max-body-bytes.
+
+SIGINT or SIGTERM shut down gracefully: no new connections, requests in
+flight answered within --shutdown-timeout, then exit 0 (an error if some
+had to be cut off).`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if maxPixels < 1 {
+				return fmt.Errorf("--max-pixels %d: must be at least 1", maxPixels)
+			}
+			data.MaxPixels = maxPixels
 			clf, err := loadClassifier(arch, weights, classFile)
 			if err != nil {
 				return err
 			}
-			srv := &http.Server{Addr: addr, Handler: serve.New(clf).Handler(), ReadHeaderTimeout: 10 * time.Second}
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			shutdown := make(chan error, 1)
-			go func() {
-				<-ctx.Done()
-				shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				defer cancel()
-				shutdown <- srv.Shutdown(shut)
-			}()
-			fmt.Fprintf(cmd.OutOrStdout(), "serving %s (%d classes) on %s: curl --data-binary @image.jpg http://localhost%s/predict\n", clf.Model.Name, len(clf.Classes), addr, addr)
-			if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
+			s, err := serve.New(clf, o)
+			if err != nil {
 				return err
 			}
-			// Closed by Shutdown: wait for the requests in flight.
-			if err := <-shutdown; err != nil {
-				return fmt.Errorf("shutting down the server: %w", err)
+			ln, err := net.Listen("tcp", addr)
+			if err != nil {
+				return fmt.Errorf("serve: %w", err)
 			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			fmt.Fprintf(cmd.OutOrStdout(), "serving %s (%d classes) on %s: curl --data-binary @image.jpg http://%s/predict\n",
+				clf.Model.Name, len(clf.Classes), ln.Addr(), ln.Addr())
+			if err := s.Serve(ctx, ln); err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), "shut down: every request answered")
 			return nil
 		},
 	}
@@ -52,6 +71,16 @@ func serveCmd() *cobra.Command {
 	f.StringVar(&weights, "weights", "", "a resgo checkpoint, a .pth or .safetensors state dict, or a torchvision weights name")
 	f.StringVar(&classFile, "classes", "", "class_indices.json (default: the checkpoint's classes, or ImageNet's)")
 	f.StringVar(&addr, "addr", ":8080", "address to listen on")
+	f.IntVar(&o.MaxConns, "max-conns", o.MaxConns, "connections open at once; more wait to be accepted")
+	f.Int64Var(&o.MaxBodyBytes, "max-body-bytes", o.MaxBodyBytes, "largest request body in bytes (413 beyond)")
+	f.Int64Var(&maxPixels, "max-pixels", data.DefaultMaxPixels, "largest image in pixels (width x height), read from its header before decoding (413 beyond)")
+	f.IntVar(&o.MaxInputPixels, "max-input-pixels", o.MaxInputPixels, "largest model input in pixels after preprocessing, for models that do not crop (413 beyond)")
+	f.IntVar(&o.MaxHeaderBytes, "max-header-bytes", o.MaxHeaderBytes, "largest request line and headers in bytes")
+	f.DurationVar(&o.ReadHeaderTimeout, "read-header-timeout", o.ReadHeaderTimeout, "time to read a request's headers")
+	f.DurationVar(&o.ReadTimeout, "read-timeout", o.ReadTimeout, "time to read a whole request, body included")
+	f.DurationVar(&o.WriteTimeout, "write-timeout", o.WriteTimeout, "time to write a response")
+	f.DurationVar(&o.IdleTimeout, "idle-timeout", o.IdleTimeout, "time a kept-alive connection may wait for its next request")
+	f.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", o.ShutdownTimeout, "time to finish the requests in flight on SIGINT or SIGTERM")
 	requireFlags(cmd, "weights")
 	return cmd
 }

@@ -6,13 +6,16 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/resgo/resgo/backend"
 	"github.com/resgo/resgo/data"
+	"github.com/resgo/resgo/internal/atomicfile"
 	"github.com/resgo/resgo/internal/trainview"
 	"github.com/resgo/resgo/models/resnet"
 	"github.com/resgo/resgo/train"
@@ -34,7 +37,14 @@ func trainCmd() *cobra.Command {
 batch 16, 3 epochs, RandomResizedCrop(224) and horizontal flips, validation
 after every epoch. It writes into --out: class_indices.json, best.safetensors
 (the highest validation accuracy), last.safetensors, history.csv and
-curves.png. Ctrl-C saves the last checkpoint; --resume continues exactly.
+curves.png. --out must be new or empty unless --overwrite (replace the run
+there) or --resume is given. Ctrl-C saves the last checkpoint; --resume
+continues exactly, with the run's own settings and data split: a flag given
+to change them is refused, a larger --epochs extends the run, and data that
+changed since the run started is refused. Without validation data
+(--val-split 0) there is no validation accuracy and no best.safetensors.
+A training that diverges (a loss, weight or statistic that is no longer
+finite) stops with an error and leaves the checkpoints as they were.
 
 --data is a folder of class folders (split into training and validation by
 --val-split), a folder with train/ and val/ inside (resgo split makes one),
@@ -47,25 +57,94 @@ or "fashion-mnist" for the built-in dataset.
 Frozen parts run their BN on running statistics and do not update them.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if data.MaxPixels < 1 {
+				return fmt.Errorf("--max-pixels %d: must be at least 1", data.MaxPixels)
+			}
+			out := cmd.OutOrStdout()
 			if cfg.Out == "" {
 				return fmt.Errorf("--out is required")
+			}
+			if resume && cfg.Overwrite {
+				return fmt.Errorf("--resume continues the run in %s, --overwrite replaces it: give one of them", cfg.Out)
+			}
+			if size < 1 || size > train.MaxSide {
+				return fmt.Errorf("--size %d: want a crop side of 1 to %d pixels", size, train.MaxSide)
+			}
+			if !(valSplit >= 0 && valSplit < 1) {
+				return fmt.Errorf("--val-split %v: want a fraction with 0 <= fraction < 1", valSplit)
 			}
 			t, err := train.ParseTransfer(transfer)
 			if err != nil {
 				return err
 			}
-			// torchvision's weights name their architecture.
-			if w, err := resnet.LookupWeights(filepath.Base(cfg.Weights)); err == nil && cfg.Weights != "" && !cmd.Flags().Changed("arch") {
-				cfg.Arch = w.Arch
-			}
 			cfg.Transfer = t
-			sets, err := data.Open(dataDir, data.OpenOptions{ValDir: valDir, ValSplit: valSplit, Seed: cfg.Seed})
+			open := data.OpenOptions{ValDir: valDir, ValSplit: valSplit, Seed: cfg.Seed}
+			if cfg.Workers < 0 || cfg.Workers > train.MaxWorkers {
+				return fmt.Errorf("--workers %d: want 0 (one per CPU) to %d", cfg.Workers, train.MaxWorkers)
+			}
+			if resume {
+				// The run's own settings and split win over the command
+				// line's; a flag given to change them is an error.
+				if !cmd.Flags().Changed("epochs") {
+					cfg.Epochs = 0 // the run's own
+				}
+				st, err := train.ReadState(cfg.Out)
+				if err != nil {
+					return fmt.Errorf("--resume: %w", err)
+				}
+				notices, err := resumeFlags(cmd.Flags(), st)
+				if err != nil {
+					return err
+				}
+				for _, n := range notices {
+					fmt.Fprintln(out, "notice:", n)
+				}
+				open.Seed = st.Config.Seed
+				if d := st.Config.Data; d.Spec != "" {
+					open.ValDir, open.ValSplit = d.ValDir, d.ValSplit
+					if !cmd.Flags().Changed("data") {
+						dataDir = d.Spec
+					}
+					if cmd.Flags().Changed("val") {
+						open.ValDir = valDir
+					}
+				}
+				if dataDir == "" {
+					return fmt.Errorf("--resume: the run in %s does not record its data: give --data", cfg.Out)
+				}
+			} else {
+				// torchvision's weights name their architecture.
+				if w, err := resnet.LookupWeights(filepath.Base(cfg.Weights)); err == nil && cfg.Weights != "" && !cmd.Flags().Changed("arch") {
+					cfg.Arch = w.Arch
+				}
+				if size != 224 {
+					cfg.Augment.ResizedCrop = size
+					cfg.Eval.CropSize, cfg.Eval.ResizeSize = size, size*256/224
+				}
+				// Settings are checked before the data is read.
+				if err := cfg.Validate(); err != nil {
+					return flagError(cmd.Flags(), err)
+				}
+				if err := train.CheckOut(cfg.Out, cfg.Overwrite); err != nil {
+					return outError(err)
+				}
+			}
+			sets, err := data.Open(dataDir, open)
 			if err != nil {
 				return err
 			}
+			cfg.Data = train.DataSource{Spec: dataDir, ValDir: open.ValDir}
+			if !sets.FashionMNIST && open.ValDir == "" && sets.ValName == dataDir {
+				// A single folder of class folders, split.
+				cfg.Data.Split, cfg.Data.ValSplit = true, open.ValSplit
+			}
 			trainDS, valDS := sets.Train, sets.Val
-			fmt.Fprintf(cmd.OutOrStdout(), "using %d images for training, %d images for validation (%d classes: %s)\n",
-				trainDS.Len(), valDS.Len(), len(trainDS.Classes()), strings.Join(trainDS.Classes(), ", "))
+			valDesc := fmt.Sprintf("%d images for validation", valDS.Len())
+			if valDS.Len() == 0 {
+				valDesc = "no validation set (no validation accuracy, no best checkpoint)"
+			}
+			fmt.Fprintf(out, "using %d images for training, %s (%d classes: %s)\n",
+				trainDS.Len(), valDesc, len(trainDS.Classes()), strings.Join(trainDS.Classes(), ", "))
 			if sets.FashionMNIST {
 				// 28x28 grayscale: pad-and-crop augmentation, the small stem.
 				cfg.Augment = transform.SmallImageTrain(28, 2)
@@ -73,42 +152,55 @@ Frozen parts run their BN on running statistics and do not update them.`,
 				if a, ok := resnet.Architectures[cfg.Arch]; ok && !a.SmallStem {
 					cfg.SmallStem = true
 				}
-			} else if size != 224 {
-				cfg.Augment.ResizedCrop = size
-				cfg.Eval.CropSize, cfg.Eval.ResizeSize = size, size*256/224
 			}
 			b, err := backend.Default()
 			if err != nil {
 				return err
 			}
-			cfg.Hooks = trainview.Hooks(cmd.OutOrStdout(), quiet, cfg.Out)
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			var tr *train.Trainer
-			if resume {
-				tr, err = train.Resume(b, cfg, trainDS, valDS, cmd.OutOrStdout())
-			} else {
-				tr, err = train.New(b, cfg, trainDS, valDS, cmd.OutOrStdout())
+			// Temporary files of the curves that an interrupted write left.
+			removed, err := atomicfile.CleanStale(cfg.Out, trainview.CurvesFile)
+			for _, p := range removed {
+				fmt.Fprintf(out, "removed %s, left by an interrupted write\n", p)
 			}
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s on backend %s (%d threads), transfer mode %s, %d trainable parameters\n",
-				tr.Model().Name, b.Name(), b.Threads(), cfg.Transfer, tr.TrainableParams())
-			_, err = tr.Run(ctx)
+			cfg.Hooks = trainview.Hooks(out, quiet, cfg.Out)
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			var tr *train.Trainer
+			if resume {
+				tr, err = train.Resume(b, cfg, trainDS, valDS, out)
+			} else if tr, err = train.New(b, cfg, trainDS, valDS, out); err != nil {
+				err = flagError(cmd.Flags(), outError(err))
+			}
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(out, "%s on backend %s (%d threads), transfer mode %s, %d trainable parameters\n",
+				tr.Model().Name, b.Name(), b.Threads(), tr.Config().Transfer, tr.TrainableParams())
+			hist, err := tr.Run(ctx)
 			if errors.Is(err, train.ErrInterrupted) {
-				fmt.Fprintf(cmd.OutOrStdout(), "interrupted: %s saved; run the same command with --resume to continue\n", filepath.Join(cfg.Out, train.LastFile))
+				// The run records its settings and data: --out and --resume
+				// are enough.
+				fmt.Fprintf(out, "interrupted: %s saved; continue with: resgo train --resume --out %s\n", filepath.Join(cfg.Out, train.LastFile), cfg.Out)
 				return nil
 			}
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "Finished Training: best validation accuracy in %s, curves in %s\n",
+			if len(hist) > 0 && hist[len(hist)-1].NoVal {
+				fmt.Fprintf(out, "Finished Training: no validation set, so no best checkpoint: the model is in %s, curves in %s\n",
+					filepath.Join(cfg.Out, train.LastFile), filepath.Join(cfg.Out, trainview.CurvesFile))
+				return nil
+			}
+			fmt.Fprintf(out, "Finished Training: best validation accuracy in %s, curves in %s\n",
 				filepath.Join(cfg.Out, train.BestFile), filepath.Join(cfg.Out, trainview.CurvesFile))
 			return nil
 		},
 	}
 	f := cmd.Flags()
+	f.Int64Var(&data.MaxPixels, "max-pixels", data.DefaultMaxPixels, "refuse (skip as corrupt) an image whose header declares more pixels (width x height) than this, before decoding it")
 	f.StringVar(&dataDir, "data", "", `image folder, folder with train/ and val/, or "fashion-mnist"`)
 	f.StringVar(&valDir, "val", "", "separate validation folder")
 	f.Float64Var(&valSplit, "val-split", 0.1, "fraction of each class held out for validation (with a single folder)")
@@ -129,7 +221,109 @@ Frozen parts run their BN on running statistics and do not update them.`,
 	f.IntVar(&size, "size", 224, "training crop size for image folders")
 	f.BoolVar(&cfg.SmallStem, "small-stem", false, "3x3 stride-1 stem without max pooling (small images)")
 	f.StringVar(&cfg.Out, "out", "", "output folder")
-	f.BoolVar(&resume, "resume", false, "continue the training whose last checkpoint is in --out")
+	f.BoolVar(&resume, "resume", false, "continue the training whose last checkpoint is in --out, with its settings and data split")
+	f.BoolVar(&cfg.Overwrite, "overwrite", false, "start a new run in a non-empty --out, replacing the run there")
 	f.BoolVar(&quiet, "quiet", false, "no progress bars")
 	return cmd
+}
+
+// resumeFlags checks the flags given explicitly with --resume against the
+// settings of the run st: a flag that would change a setting is an error
+// (a resumed run keeps its settings and its data split), more --epochs and
+// another path to the data are notices.
+func resumeFlags(fs *pflag.FlagSet, st *train.State) (notices []string, err error) {
+	saved := st.Config
+	ff := func(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
+	checks := []struct{ flag, saved string }{
+		{"arch", saved.Arch},
+		{"weights", saved.Weights},
+		{"transfer", saved.Transfer.String()},
+		{"batch", strconv.Itoa(saved.Batch)},
+		{"optimizer", saved.Optimizer},
+		{"lr", ff(saved.LR)},
+		{"momentum", ff(saved.Momentum)},
+		{"weight-decay", ff(saved.WeightDecay)},
+		{"schedule", saved.Schedule},
+		{"warmup", strconv.Itoa(saved.WarmupSteps)},
+		{"label-smoothing", ff(saved.LabelSmoothing)},
+		{"seed", strconv.FormatUint(saved.Seed, 10)},
+		{"small-stem", strconv.FormatBool(saved.SmallStem)},
+	}
+	if saved.Augment.ResizedCrop > 0 {
+		checks = append(checks, struct{ flag, saved string }{"size", strconv.Itoa(saved.Augment.ResizedCrop)})
+	}
+	if saved.Data.Split {
+		checks = append(checks, struct{ flag, saved string }{"val-split", ff(saved.Data.ValSplit)})
+	}
+	var differ []string
+	for _, c := range checks {
+		if f := fs.Lookup(c.flag); f != nil && f.Changed && f.Value.String() != c.saved {
+			differ = append(differ, fmt.Sprintf("--%s %s (the run's: %s)", c.flag, f.Value.String(), c.saved))
+		}
+	}
+	if len(differ) > 0 {
+		return nil, fmt.Errorf("--resume keeps the run's settings and data split, and %s differ from them: drop these flags, or start a new run with --overwrite",
+			strings.Join(differ, ", "))
+	}
+	done := st.Cursor.Epoch >= saved.Epochs
+	if f := fs.Lookup("epochs"); done && (f == nil || !f.Changed) {
+		return nil, fmt.Errorf("--resume: the run has finished its %d epochs: give --epochs N with N above %d to continue it", saved.Epochs, saved.Epochs)
+	}
+	if f := fs.Lookup("epochs"); f != nil && f.Changed {
+		n, err := strconv.Atoi(f.Value.String())
+		if err != nil {
+			return nil, fmt.Errorf("--epochs %s: %w", f.Value.String(), err)
+		}
+		switch {
+		case n < saved.Epochs:
+			return nil, fmt.Errorf("--epochs %d: the run was started for %d epochs; a resumed run can be extended, not shortened", n, saved.Epochs)
+		case n == saved.Epochs && done:
+			return nil, fmt.Errorf("--resume: the run has finished its %d epochs: give --epochs N with N above %d to continue it", saved.Epochs, saved.Epochs)
+		case n > saved.Epochs:
+			msg := fmt.Sprintf("training to epoch %d; the run was started for %d epochs", n, saved.Epochs)
+			if saved.Schedule == "cosine" || saved.Schedule == "step" {
+				msg += fmt.Sprintf(" (its %s schedule is stretched to %d epochs from here on)", saved.Schedule, n)
+			}
+			notices = append(notices, msg)
+		}
+	}
+	for _, c := range []struct{ flag, saved string }{{"data", saved.Data.Spec}, {"val", saved.Data.ValDir}} {
+		if f := fs.Lookup(c.flag); f != nil && f.Changed && saved.Data.Spec != "" && f.Value.String() != c.saved {
+			notices = append(notices, fmt.Sprintf("--%s %s: the run started with %q; resuming only if it holds the same images", c.flag, f.Value.String(), c.saved))
+		}
+	}
+	return notices, nil
+}
+
+// configFlags names the flag of each Config field that train.Validate
+// checks.
+var configFlags = map[string]string{
+	"Out": "out", "Epochs": "epochs", "Batch": "batch", "Optimizer": "optimizer", "LR": "lr",
+	"Momentum": "momentum", "WeightDecay": "weight-decay", "Schedule": "schedule", "WarmupSteps": "warmup",
+	"LabelSmoothing": "label-smoothing", "Transfer": "transfer", "Workers": "workers",
+	"Augment": "size", "Augment.ResizedCrop": "size", "Eval.ResizeSize": "size", "Eval.CropSize": "size",
+}
+
+// flagError turns the error of a refused setting into one naming the flag
+// and the value given, "--batch 0: want a batch of at least 1"; other
+// errors are returned as they are.
+func flagError(fs *pflag.FlagSet, err error) error {
+	var ce *train.ConfigError
+	if !errors.As(err, &ce) {
+		return err
+	}
+	name, ok := configFlags[ce.Field]
+	f := fs.Lookup(name)
+	if !ok || f == nil {
+		return err
+	}
+	return fmt.Errorf("--%s %s: %s", name, f.Value.String(), ce.Reason)
+}
+
+// outError adds to the error of a non-empty output folder what to do.
+func outError(err error) error {
+	if errors.Is(err, train.ErrOutNotEmpty) {
+		return fmt.Errorf("--out: %w: add --resume to continue the run there, or --overwrite to replace it", err)
+	}
+	return err
 }

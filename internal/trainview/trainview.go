@@ -31,12 +31,22 @@ func Hooks(w io.Writer, quiet bool, dir string) train.Hooks {
 		Batch:     v.batch,
 		PassEnd:   v.passEnd,
 		Epoch: func(rec train.EpochStats, history []train.EpochStats) error {
-			// The tutorial's summary line.
-			fmt.Fprintf(w, "[epoch %d] train_loss: %.3f  val_accuracy: %.3f  (%.1f images/s, %.0f s)\n",
-				rec.Epoch, rec.TrainLoss, rec.ValAcc, rec.ImagesPerSec, rec.Seconds)
+			fmt.Fprintln(w, EpochLine(rec))
 			return PlotHistory(filepath.Join(dir, CurvesFile), history)
 		},
 	}
+}
+
+// EpochLine returns the tutorial's summary line of an epoch, "[epoch N]
+// train_loss: ...  val_accuracy: ..." and the speed; without validation
+// data it says so in place of an accuracy.
+func EpochLine(rec train.EpochStats) string {
+	val := fmt.Sprintf("val_accuracy: %.3f", rec.ValAcc)
+	if rec.NoVal {
+		val = "val_accuracy: none (no validation set)"
+	}
+	return fmt.Sprintf("[epoch %d] train_loss: %.3f  %s  (%.1f images/s, %.0f s)",
+		rec.Epoch, rec.TrainLoss, val, rec.ImagesPerSec, rec.Seconds)
 }
 
 // view shows the progress of one pass at a time: a progress bar on a
@@ -125,17 +135,20 @@ func (v *view) passEnd(train.Progress) {
 	}
 }
 
-// PlotHistory draws loss and accuracy per epoch, training and validation,
-// into a PNG file.
+// PlotHistory draws loss and accuracy per epoch, training and validation
+// (only the epochs that had validation data), into a PNG file.
 func PlotHistory(path string, hist []train.EpochStats) error {
-	var ep, tl, vl, ta, va []float64
+	var ep, vep, tl, vl, ta, va []float64
 	for _, h := range hist {
 		ep = append(ep, float64(h.Epoch))
-		tl, vl = append(tl, h.TrainLoss), append(vl, h.ValLoss)
-		ta, va = append(ta, h.TrainAcc), append(va, h.ValAcc)
+		tl, ta = append(tl, h.TrainLoss), append(ta, h.TrainAcc)
+		if !h.NoVal {
+			vep = append(vep, float64(h.Epoch))
+			vl, va = append(vl, h.ValLoss), append(va, h.ValAcc)
+		}
 	}
 	return charts.Curves(path, "epoch", []charts.Panel{
-		{Title: "Loss", YLabel: "cross-entropy", Series: []charts.Series{{Name: "train", X: ep, Y: tl}, {Name: "validation", X: ep, Y: vl}}},
-		{Title: "Accuracy", YLabel: "accuracy", Series: []charts.Series{{Name: "train", X: ep, Y: ta}, {Name: "validation", X: ep, Y: va}}, LegendBottom: true},
+		{Title: "Loss", YLabel: "cross-entropy", Series: []charts.Series{{Name: "train", X: ep, Y: tl}, {Name: "validation", X: vep, Y: vl}}},
+		{Title: "Accuracy", YLabel: "accuracy", Series: []charts.Series{{Name: "train", X: ep, Y: ta}, {Name: "validation", X: vep, Y: va}}, LegendBottom: true},
 	})
 }

@@ -68,3 +68,32 @@ func TestHooksLines(t *testing.T) {
 		t.Errorf("quiet output\n%s", got)
 	}
 }
+
+// TestNoValidationSet: without validation data the epoch line says there
+// is none instead of an accuracy of 0.000, and the curves have no
+// validation points.
+func TestNoValidationSet(t *testing.T) {
+	rec := train.EpochStats{Epoch: 2, LR: 0.1, TrainLoss: 0.5, TrainAcc: 0.25, Seconds: 2, ImagesPerSec: 10, NoVal: true}
+	line := EpochLine(rec)
+	if line != "[epoch 2] train_loss: 0.500  val_accuracy: none (no validation set)  (10.0 images/s, 2 s)" {
+		t.Errorf("epoch line %q", line)
+	}
+	rec.NoVal, rec.ValAcc = false, 0
+	if line := EpochLine(rec); !strings.Contains(line, "val_accuracy: 0.000") {
+		t.Errorf("with validation: %q", line)
+	}
+	dir := t.TempDir()
+	var out bytes.Buffer
+	h := Hooks(&out, true, dir)
+	first := train.EpochStats{Epoch: 1, TrainLoss: 0.7, TrainAcc: 0.2, NoVal: true}
+	second := train.EpochStats{Epoch: 2, TrainLoss: 0.5, TrainAcc: 0.3, NoVal: true}
+	if err := h.Epoch(second, []train.EpochStats{first, second}); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(out.String(), "0.000") || !strings.Contains(out.String(), "none (no validation set)") {
+		t.Errorf("output %q", out.String())
+	}
+	if st, err := os.Stat(filepath.Join(dir, CurvesFile)); err != nil || st.Size() == 0 {
+		t.Errorf("curves: %v", err)
+	}
+}
