@@ -1,6 +1,7 @@
 package backend
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"runtime"
@@ -76,6 +77,12 @@ func New(name string, threads int) (Backend, error) {
 	return b, nil
 }
 
+// errNoBackend is Default's error in a program that imports no backend
+// package: backends register themselves when imported, and package backend
+// cannot import them (they import it).
+var errNoBackend = errors.New(`no backend is registered: import _ "github.com/resgo/resgo/backend/dnnl" ` +
+	`(oneDNN; needs cgo, empty without it) or _ "github.com/resgo/resgo/backend/ref" (pure Go), or both (dnnl is then preferred)`)
+
 // Default creates the backend named by RESGO_BACKEND, or else the preferred
 // registered one (dnnl where it is built, ref otherwise).
 func Default() (Backend, error) {
@@ -84,7 +91,7 @@ func Default() (Backend, error) {
 	}
 	names := Names()
 	if len(names) == 0 {
-		return nil, fmt.Errorf("no backend is registered: import github.com/resgo/resgo/backend/ref")
+		return nil, errNoBackend
 	}
 	return New(names[0], 0)
 }

@@ -5,8 +5,8 @@ package charts
 import (
 	"fmt"
 	"image/color"
+	"io"
 	"math"
-	"os"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/palette/moreland"
@@ -14,6 +14,8 @@ import (
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgimg"
+
+	"github.com/resgo/resgo/internal/atomicfile"
 )
 
 // Series is one named curve: Y[i] at X[i].
@@ -74,7 +76,9 @@ var palette = []color.Color{
 }
 
 // Confusion draws a confusion matrix (rows: true class, columns: predicted
-// class, counts) as a heat map with the counts written in the cells.
+// class, counts) as a heat map with the counts written in the cells, as
+// the printed matrix and scikit-learn's ConfusionMatrixDisplay lay it
+// out: the first class's row at the top, its column on the left.
 func Confusion(path string, m [][]int, classes []string) error {
 	n := len(m)
 	if n == 0 || len(classes) != n {
@@ -103,7 +107,7 @@ func Confusion(path string, m [][]int, classes []string) error {
 	texts := make([]string, 0, n*n)
 	for r := range n {
 		for c := range n {
-			labels = append(labels, plotter.XY{X: float64(c), Y: float64(r)})
+			labels = append(labels, plotter.XY{X: float64(c), Y: rowY(r, n)})
 			texts = append(texts, fmt.Sprint(m[r][c]))
 		}
 	}
@@ -116,12 +120,13 @@ func Confusion(path string, m [][]int, classes []string) error {
 		lab.TextStyle[i].YAlign = draw.YCenter
 	}
 	p.Add(lab)
-	ticks := make([]plot.Tick, n)
+	xTicks, yTicks := make([]plot.Tick, n), make([]plot.Tick, n)
 	for i, c := range classes {
-		ticks[i] = plot.Tick{Value: float64(i), Label: c}
+		xTicks[i] = plot.Tick{Value: float64(i), Label: c}
+		yTicks[i] = plot.Tick{Value: rowY(i, n), Label: c}
 	}
-	p.X.Tick.Marker = plot.ConstantTicks(ticks)
-	p.Y.Tick.Marker = plot.ConstantTicks(ticks)
+	p.X.Tick.Marker = plot.ConstantTicks(xTicks)
+	p.Y.Tick.Marker = plot.ConstantTicks(yTicks)
 	p.X.Tick.Label.Rotation = math.Pi / 4
 	p.X.Tick.Label.XAlign = draw.XRight
 	side := vg.Length(max(5, n)) * vg.Centimeter * 1.2
@@ -130,23 +135,31 @@ func Confusion(path string, m [][]int, classes []string) error {
 	return savePNG(path, img)
 }
 
-// confusionGrid adapts a matrix to plotter.GridXYZ: column c, row r.
+// rowY returns the y coordinate of row r of an n-row matrix in the plot:
+// row 0 at the top (y grows upwards).
+func rowY(r, n int) float64 { return float64(n - 1 - r) }
+
+// confusionGrid adapts a matrix to plotter.GridXYZ, whose rows go up from
+// the bottom: grid row j is the matrix's row n-1-j (see rowY).
 type confusionGrid struct{ m [][]int }
 
 func (g confusionGrid) Dims() (c, r int)   { return len(g.m), len(g.m) }
-func (g confusionGrid) Z(c, r int) float64 { return float64(g.m[r][c]) }
+func (g confusionGrid) Z(c, j int) float64 { return float64(g.m[len(g.m)-1-j][c]) }
 func (g confusionGrid) X(c int) float64    { return float64(c) }
-func (g confusionGrid) Y(r int) float64    { return float64(r) }
+func (g confusionGrid) Y(j int) float64    { return float64(j) }
 
-// savePNG writes a canvas to a PNG file.
+// savePNG writes a canvas to a PNG file atomically: a reader (an image
+// viewer refreshing curves.png during training, say) sees the old figure
+// or the new one, never half of one.
 func savePNG(path string, img *vgimg.Canvas) error {
-	f, err := os.Create(path)
+	err := atomicfile.Write(path, func(w io.Writer) error {
+		if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(w); err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		return nil
+	})
 	if err != nil {
 		return fmt.Errorf("charts: %w", err)
 	}
-	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(f); err != nil {
-		f.Close()
-		return fmt.Errorf("charts: %s: %w", path, err)
-	}
-	return f.Close()
+	return nil
 }

@@ -38,7 +38,11 @@ var MaxPixels int64 = DefaultMaxPixels
 // the given number of channels (3: RGB, 1: grayscale), as PIL opens the
 // file and converts it with Image.convert("RGB") or convert("L")
 // (transform.FromImage says how; a GIF is the size of its logical screen
-// with its first frame in place, as PIL opens it). name labels the errors:
+// with its first frame in place, as PIL opens it). JPEGs are decoded by
+// libjpeg-turbo, PIL's decoder, with PIL's settings, to the same bytes as
+// PIL's (a truncated JPEG is an error, as in PIL); a build without cgo
+// decodes them with Go's image/jpeg, whose pixels are close to PIL's but
+// not equal (see decodeJPEG in jpeg_nocgo.go). name labels the errors:
 // the file's path, or where the bytes came from. An image of more than
 // MaxPixels pixels is refused from its header, before its pixels are
 // decoded.
@@ -58,6 +62,9 @@ func decodeImage(r io.ReadSeeker, name string, channels int, maxPixels int64) (*
 	n, err := io.ReadFull(r, head[:])
 	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	if n >= 2 && string(head[:2]) == "\xff\xd8" { // a JPEG, as image.Decode recognizes one
+		return decodeJPEG(r, name, channels, maxPixels)
 	}
 	// TIFFs go straight to their decoder, which reads an io.ReaderAt (a
 	// file, bytes) where it is one: through image.Decode's buffering it

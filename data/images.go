@@ -2,11 +2,17 @@
 // (JPEG, PNG, GIF, BMP, TIFF, WebP), folders of images with one subfolder
 // per class, Fashion-MNIST, the command line's dataset specs (Open), and a
 // loader that decodes and augments on worker goroutines.
+//
+// JPEGs are decoded as PIL decodes them, byte for byte: by libjpeg-turbo
+// through cgo (Debian's libjpeg62-turbo-dev, the library PIL itself
+// uses), or, in a build without cgo, by Go's image/jpeg, which is close
+// to PIL but not exact. Other formats are decoded by Go's decoders and
+// converted as PIL converts them (transform.FromImage).
 package data
 
 import (
 	_ "image/gif"  // GIF decoder
-	_ "image/jpeg" // JPEG decoder
+	_ "image/jpeg" // JPEG: image.DecodeConfig's sizes (serve's checks); decodeJPEG decodes
 	_ "image/png"  // PNG decoder
 	"io/fs"
 	"os"

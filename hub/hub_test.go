@@ -52,7 +52,8 @@ func weightsServer(t *testing.T, files map[string][]byte) (*httptest.Server, *at
 }
 
 func TestDownloadWeights(t *testing.T) {
-	good := make([]byte, 3<<20) // several progress steps
+	t.Setenv("TORCH_HOME", t.TempDir()) // not this machine's PyTorch cache
+	good := make([]byte, 3<<20)         // several progress steps
 	for i := range good {
 		good[i] = byte(i * 7)
 	}
@@ -163,6 +164,7 @@ func TestDefaultCacheDir(t *testing.T) {
 // TestDownloadTooLarge checks that a server sending more than the weights
 // can take (announced or not) fills neither the disk nor the cache.
 func TestDownloadTooLarge(t *testing.T) {
+	t.Setenv("TORCH_HOME", t.TempDir()) // not this machine's PyTorch cache
 	w := resnet.Weights{Name: "tiny.TEST", File: "tiny-00000000.pth", SHA256Prefix: "00000000", Params: 1000}
 	limit := downloadLimit(w)
 	if limit != 5*1000+16<<20 {
@@ -198,5 +200,88 @@ func TestDownloadTooLarge(t *testing.T) {
 	}
 	if s := sent.Load(); s > 2*limit {
 		t.Errorf("the client read %d bytes of an endless download", s)
+	}
+}
+
+func TestTorchCacheDir(t *testing.T) {
+	t.Setenv("TORCH_HOME", "/th")
+	if d, err := TorchCacheDir(); err != nil || d != "/th/hub/checkpoints" {
+		t.Errorf("with TORCH_HOME: %q, %v", d, err)
+	}
+	t.Setenv("TORCH_HOME", "")
+	t.Setenv("XDG_CACHE_HOME", "/xdg")
+	if d, err := TorchCacheDir(); err != nil || d != "/xdg/torch/hub/checkpoints" {
+		t.Errorf("with XDG_CACHE_HOME: %q, %v", d, err)
+	}
+	t.Setenv("XDG_CACHE_HOME", "")
+	t.Setenv("HOME", "/home/someone")
+	if d, err := TorchCacheDir(); runtime.GOOS == "linux" && (err != nil || d != "/home/someone/.cache/torch/hub/checkpoints") {
+		t.Errorf("default: %q, %v", d, err)
+	}
+}
+
+// TestFindAndOffline checks that weights are found in resgo's cache and in
+// PyTorch's, only with their published hash, and that without them and
+// without a network the error says where to put the file.
+func TestFindAndOffline(t *testing.T) {
+	good := []byte("weights fetched by other means")
+	sum := sha256.Sum256(good)
+	prefix := hex.EncodeToString(sum[:])[:8]
+	w := resnet.Weights{Name: "tiny.TEST", File: "tiny-" + prefix + ".pth", SHA256Prefix: prefix}
+	ours, torchHome := t.TempDir(), t.TempDir()
+	t.Setenv("TORCH_HOME", torchHome)
+	torchDir := filepath.Join(torchHome, "hub", "checkpoints")
+	ctx := context.Background()
+
+	// Nowhere, offline: both places, the file name and its address.
+	_, err := Find(w, ours)
+	for _, s := range []string{"resgo weights download tiny.TEST", w.URL(), filepath.Join(ours, w.File), filepath.Join(torchDir, w.File), prefix} {
+		if !errors.Is(err, ErrNotCached) || !strings.Contains(err.Error(), s) {
+			t.Errorf("not cached: error %v, want ErrNotCached and %q", err, s)
+		}
+	}
+	_, err = DownloadWeights(ctx, w, ours, "http://127.0.0.1:1/models", nil)
+	for _, s := range []string{"without a network", "http://127.0.0.1:1/models/" + w.File, filepath.Join(ours, w.File), filepath.Join(torchDir, w.File)} {
+		if err == nil || !strings.Contains(err.Error(), s) {
+			t.Errorf("offline download: error %v, want %q", err, s)
+		}
+	}
+
+	// In PyTorch's cache: used where it is, by Find and by a download.
+	if err := os.MkdirAll(torchDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	inTorch := filepath.Join(torchDir, w.File)
+	if err := os.WriteFile(inTorch, good, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := Find(w, ours); err != nil || p != inTorch {
+		t.Errorf("in PyTorch's cache: %q, %v", p, err)
+	}
+	var progress strings.Builder
+	if p, err := DownloadWeights(ctx, w, ours, "http://127.0.0.1:1/models", &progress); err != nil || p != inTorch || !strings.Contains(progress.String(), "using PyTorch's cached") {
+		t.Errorf("download with PyTorch's copy: %q, %v\n%s", p, err, progress.String())
+	}
+	assertFiles(t, ours)
+
+	// A different file under the name: refused, and left alone (it is
+	// PyTorch's); a download goes past it.
+	if err := os.WriteFile(inTorch, []byte("something else"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Find(w, ours); err == nil || errors.Is(err, ErrNotCached) || !strings.Contains(err.Error(), inTorch) || !strings.Contains(err.Error(), "starts with "+prefix) {
+		t.Errorf("a different file in PyTorch's cache: error %v", err)
+	}
+	srv, _ := weightsServer(t, map[string][]byte{"/models/" + w.File: good})
+	progress.Reset()
+	if p, err := DownloadWeights(ctx, w, ours, srv.URL+"/models", &progress); err != nil || p != filepath.Join(ours, w.File) || !strings.Contains(progress.String(), "not using "+inTorch) {
+		t.Errorf("download past a bad PyTorch copy: %q, %v\n%s", p, err, progress.String())
+	}
+	if b, _ := os.ReadFile(inTorch); string(b) != "something else" {
+		t.Error("PyTorch's cached file was changed")
+	}
+	// resgo's own cache comes first.
+	if p, err := Find(w, ours); err != nil || p != filepath.Join(ours, w.File) {
+		t.Errorf("in resgo's cache: %q, %v", p, err)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/resgo/resgo/backend/ref"
 	"github.com/resgo/resgo/checkpoint"
 	"github.com/resgo/resgo/models/resnet"
+	"github.com/resgo/resgo/nn"
 	"github.com/resgo/resgo/transform"
 )
 
@@ -194,7 +195,7 @@ func TestLoadPretrainedResgoCheckpoint(t *testing.T) {
 			}
 		}
 	}
-	if _, _, err := LoadPretrained(b, "resnet18", path, 0); err == nil || !strings.Contains(err.Error(), "a resgo checkpoint of resnet20, not resnet18") {
+	if _, _, err := LoadPretrained(b, "resnet18", path, 0); err == nil || !strings.Contains(err.Error(), "these weights are a resgo checkpoint of resnet20; --arch says resnet18") {
 		t.Errorf("wrong --arch: error %v", err)
 	}
 }
@@ -208,38 +209,65 @@ func TestLoadPretrainedChecksShapes(t *testing.T) {
 	empty := func(name string, shape ...int) *checkpoint.Tensor {
 		return checkpoint.NewF32(name, shape, []float32{})
 	}
+	m, err := resnet.New(ref.New(1), "resnet20", resnet.Options{IncludeTop: true, NumClasses: 3, InChannels: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
-		name    string
-		tensors []*checkpoint.Tensor
-		want    string
+		name   string
+		tensor *checkpoint.Tensor
+		want   string
 	}{
-		{"classes", []*checkpoint.Tensor{empty("fc.weight", 1_000_000_000, 0)}, "fc.weight has 1000000000 classes: want 1 to 100000"},
-		{"no-classes", []*checkpoint.Tensor{empty("fc.weight", 0, 64)}, "fc.weight has 0 classes"},
-		{"channels", []*checkpoint.Tensor{empty("conv1.weight", 16, 10_000_000, 3, 0)}, "conv1.weight takes 10000000 input channels: want 1 to 16"},
-		{"no-channels", []*checkpoint.Tensor{empty("conv1.weight", 16, 0, 3, 3)}, "conv1.weight takes 0 input channels"},
-		{"features", []*checkpoint.Tensor{checkpoint.NewF32("fc.weight", []int{50_000, 1}, make([]float32, 50_000))},
-			"fc.weight has shape [50000 1], resnet20 with num_classes 50000 needs [50000 64]"},
-		{"stem-width", []*checkpoint.Tensor{checkpoint.NewF32("conv1.weight", []int{1, 2, 3, 3}, make([]float32, 18))},
-			"conv1.weight has shape [1 2 3 3], resnet20 with in_channels 2 and a 3x3 stem needs [16 2 3 3]"},
+		{"classes", empty("fc.weight", 1_000_000_000, 0), "fc.weight has shape [1000000000 0], the last stage gives 64 features"},
+		{"no-classes", empty("fc.weight", 0, 64), "fc.weight has shape [0 64]"},
+		{"channels", empty("conv1.weight", 16, 10_000_000, 3, 0), "conv1.weight has shape [16 10000000 3 0]"},
+		{"no-channels", empty("conv1.weight", 16, 0, 3, 3), "conv1.weight takes 0 input channels: want 1 to 16"},
+		{"features", checkpoint.NewF32("fc.weight", []int{50_000, 1}, make([]float32, 50_000)),
+			"fc.weight has shape [50000 1], the last stage gives 64 features: want [classes, 64]"},
+		{"stem-width", checkpoint.NewF32("conv1.weight", []int{1, 2, 3, 3}, make([]float32, 18)),
+			"conv1.weight has 1 output channels, layer1 16 planes"},
 	}
 	for _, c := range cases {
-		sd := checkpoint.NewStateDict()
-		for _, x := range c.tensors {
-			sd.Add(x)
-		}
-		// A .pth file: the safetensors reader already refuses a dimension
-		// larger than the file, even in an empty tensor.
+		// resnet20's weights with one tensor replaced. A .pth file: the
+		// safetensors reader already refuses a dimension larger than the
+		// file, even in an empty tensor.
+		sd := checkpoint.FromModule(m)
+		sd.Add(c.tensor)
 		path := filepath.Join(dir, c.name+".pth")
 		if err := checkpoint.WritePTH(path, sd); err != nil {
 			t.Fatal(err)
 		}
 		var err error
-		n := allocated(func() { _, _, err = LoadPretrained(ref.New(1), "resnet20", path, 0) })
+		n := allocated(func() { _, _, err = LoadPretrained(ref.New(1), "", path, 0) })
 		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), path) {
 			t.Errorf("%s: error %v, want one naming the file and saying %q", c.name, err, c.want)
 		}
 		if n > 16<<20 {
 			t.Errorf("%s: refusing the file allocated %d MiB", c.name, n>>20)
+		}
+	}
+
+	// The limits, on shapes alone (a file with 100,001 classes would take
+	// 25 MB).
+	for _, c := range []struct {
+		name  string
+		shape []int
+		want  string
+	}{
+		{"fc.weight", []int{MaxNumClasses + 1, 64}, "fc.weight has 100001 classes: want 1 to 100000"},
+		{"conv1.weight", []int{16, MaxInChannels + 1, 3, 3}, "conv1.weight takes 17 input channels: want 1 to 16"},
+	} {
+		sd := checkpoint.NewStateDict()
+		for _, v := range nn.State(m) {
+			var shape []int
+			if v.Value != nil {
+				shape = v.Value.Shape()
+			}
+			sd.Add(&checkpoint.Tensor{Name: v.Name, Shape: shape})
+		}
+		sd.Add(&checkpoint.Tensor{Name: c.name, Shape: c.shape})
+		if _, _, err := inferArch("x.pth", sd); err == nil || err.Error() != "x.pth: "+c.want {
+			t.Errorf("%s %v: error %v, want %q", c.name, c.shape, err, c.want)
 		}
 	}
 }

@@ -101,21 +101,44 @@ const (
 	MinNormStd = 1e-6
 )
 
-// ErrNotModel is returned (wrapped) by Read for a safetensors file without
-// resgo's metadata: plain weights.
-var ErrNotModel = errors.New("a safetensors file without resgo metadata (not a resgo checkpoint): give --arch and load it as weights")
+// ErrNotModel is returned (wrapped) by Read for a file that is not a resgo
+// model file: a PyTorch .pth file, or a safetensors file without resgo's
+// metadata (plain weights, which Open and LoadPretrained take).
+var ErrNotModel = errors.New("not a resgo checkpoint")
 
 // Read reads a resgo model file: its state dict (model variables and any
 // extra tensors) and its Meta, checked against sane ranges (see
 // MaxNumClasses and the other limits) and against the weights (fc.weight
 // gives the number of classes, conv1.weight the input channels and the
-// stem).
+// stem). A PyTorch .pth file is refused from its first bytes with an error
+// wrapping ErrNotModel.
 func Read(path string) (*checkpoint.StateDict, *Meta, error) {
+	if err := notPTH(path); err != nil {
+		return nil, nil, err
+	}
 	sd, err := checkpoint.ReadSafetensors(path)
 	if err != nil {
 		return nil, nil, err
 	}
 	return modelOf(path, sd)
+}
+
+// notPTH returns an error wrapping ErrNotModel for a file that is not a
+// safetensors file: a safetensors file starts with the 8-byte length of
+// its JSON header, then "{"; PyTorch's zip files start with "PK" and its
+// older formats with a pickle or a tar header. Files of under 9 bytes are
+// left to the safetensors reader to refuse.
+func notPTH(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("modelfile: %w", err)
+	}
+	defer f.Close()
+	var head [9]byte
+	if _, err := io.ReadFull(f, head[:]); err == nil && head[8] != '{' {
+		return fmt.Errorf("modelfile: %s: %w: a PyTorch .pth file (resgo's checkpoints are the .safetensors files resgo train writes)", path, ErrNotModel)
+	}
+	return nil
 }
 
 // Decode is Read on the contents of a file held in memory; name is the
@@ -132,7 +155,7 @@ func Decode(name string, data []byte) (*checkpoint.StateDict, *Meta, error) {
 func modelOf(path string, sd *checkpoint.StateDict) (*checkpoint.StateDict, *Meta, error) {
 	raw, ok := sd.Metadata[metaKey]
 	if !ok {
-		return nil, nil, fmt.Errorf("modelfile: %s: %w", path, ErrNotModel)
+		return nil, nil, fmt.Errorf("modelfile: %s: %w: a safetensors file without resgo's metadata (plain weights)", path, ErrNotModel)
 	}
 	var meta Meta
 	if err := json.Unmarshal([]byte(raw), &meta); err != nil {
@@ -176,7 +199,7 @@ func (m *Meta) check(sd *checkpoint.StateDict) error {
 	if err := checkNorm(p.Norm, p.Channels); err != nil {
 		return err
 	}
-	return checkShapes(sd, m.Arch, arch, m.NumClasses, m.InChannels, m.SmallStem || arch.SmallStem, true)
+	return checkShapes(sd, m.Arch, arch, m.NumClasses, m.InChannels, m.SmallStem || arch.SmallStem)
 }
 
 // checkNorm checks a normalization for images of the given channels: no
@@ -205,9 +228,8 @@ func checkNorm(n transform.Normalization, channels int) error {
 // the small stem, 7 otherwise), fc.weight of [numClasses, features] and
 // fc.bias of [numClasses]. With these the model's every variable is
 // determined, so that building it allocates no more than the weights
-// themselves take. A tensor missing from sd is an error if required is
-// set, and left for checkpoint.Load to report otherwise.
-func checkShapes(sd *checkpoint.StateDict, name string, arch resnet.Arch, numClasses, inChannels int, smallStem, required bool) error {
+// themselves take. A tensor missing from sd is an error.
+func checkShapes(sd *checkpoint.StateDict, name string, arch resnet.Arch, numClasses, inChannels int, smallStem bool) error {
 	k := 7
 	if smallStem {
 		k = 3
@@ -223,9 +245,6 @@ func checkShapes(sd *checkpoint.StateDict, name string, arch resnet.Arch, numCla
 		{"fc.bias", []int{numClasses}, fmt.Sprintf("num_classes %d", numClasses)},
 	} {
 		t := sd.Get(want.key)
-		if t == nil && !required {
-			continue
-		}
 		if t == nil {
 			return fmt.Errorf("no %s in the weights", want.key)
 		}
@@ -270,103 +289,208 @@ func Load(b backend.Backend, path string) (*resnet.Model, *Meta, error) {
 	return m, meta, nil
 }
 
-// ResolveWeights finds a weights file given as a path or as a torchvision
-// weights name (see resnet.LookupWeights; the file is then taken from the
-// download cache, see hub). For torchvision's weights, named either way, it
-// also returns their table entry (architecture, preprocessing); otherwise w
-// is nil.
+// ResolveWeights finds the weights file that weights names, and
+// torchvision's catalogue entry for it (architecture and preprocessing)
+// when there is one; w is nil otherwise.
+//
+// An existing file is taken as it is: its name decides nothing. Only a
+// file named exactly as one of torchvision's files (resnet34-333f7ec4.pth,
+// say) whose SHA-256 starts with the hash in that name gets the
+// catalogue's entry. Otherwise weights is a torchvision weights name (see
+// resnet.LookupWeights), whose file is taken from resgo's or PyTorch's
+// cache after checking its SHA-256 (see hub.Find).
 func ResolveWeights(weights string) (path string, w *resnet.Weights, err error) {
-	entry, lerr := resnet.LookupWeights(filepath.Base(weights))
-	if lerr != nil {
-		return weights, nil, nil
-	}
-	if _, err := os.Stat(weights); err == nil {
+	if st, err := os.Stat(weights); err == nil {
+		if st.IsDir() {
+			return "", nil, fmt.Errorf("weights %s: a folder, not a weights file", weights)
+		}
+		entry, ok := catalogueFile(filepath.Base(weights))
+		if !ok {
+			return weights, nil, nil
+		}
+		sum, err := hub.FileSHA256(weights)
+		if err != nil {
+			return "", nil, err
+		}
+		if !strings.HasPrefix(sum, entry.SHA256Prefix) {
+			return weights, nil, nil // named as torchvision's file, but another one
+		}
 		return weights, &entry, nil
 	}
-	dir, err := hub.DefaultCacheDir()
+	entry, ok := catalogueName(weights)
+	if !ok {
+		return "", nil, fmt.Errorf("weights %s: no such file, and not one of torchvision's weights names (resgo weights list)", weights)
+	}
+	path, err = hub.Find(entry, "")
 	if err != nil {
 		return "", nil, err
-	}
-	path = filepath.Join(dir, entry.File)
-	if _, err := os.Stat(path); err != nil {
-		return "", nil, fmt.Errorf("weights %s are not in the cache (%s): run `resgo weights download %s`", entry.Name, path, entry.Name)
 	}
 	return path, &entry, nil
 }
 
-// LoadPretrained builds arch (or the architecture the weights name) on b
-// with the given weights (see ResolveWeights) and as many classes as the
-// weights' fc layer has. For torchvision's weights it returns their table
-// entry too (nil otherwise), whose Preset is the preprocessing to use.
+// The catalogue of torchvision's weights that names and files are resolved
+// against: resnet's, replaced in tests by weights whose files they can
+// make.
+var (
+	catalogue     = resnet.AllWeights
+	lookupWeights = resnet.LookupWeights
+)
+
+// catalogueFile returns torchvision's entry whose file is named name.
+func catalogueFile(name string) (resnet.Weights, bool) {
+	for _, e := range catalogue() {
+		if name == e.File {
+			return e, true
+		}
+	}
+	return resnet.Weights{}, false
+}
+
+// catalogueName returns torchvision's entry that weights names when it is
+// a name (see resnet.LookupWeights) rather than a path: no folder in it,
+// and ".pth" only in torchvision's exact file names, so that a missing
+// resnet50.pth is a missing file, not resnet50's default weights.
+func catalogueName(weights string) (resnet.Weights, bool) {
+	if strings.ContainsAny(weights, `/\`) {
+		return resnet.Weights{}, false
+	}
+	if strings.HasSuffix(strings.ToLower(weights), ".pth") {
+		return catalogueFile(weights)
+	}
+	e, err := lookupWeights(weights)
+	return e, err == nil
+}
+
+// Source is a model built from weights (see Open), with what is known
+// about it beside its tensors.
+type Source struct {
+	Model *resnet.Model
+	Path  string // the file the weights were read from
+	// Meta is the metadata of a resgo model file (classes, preprocessing,
+	// training state); nil for plain weights.
+	Meta *Meta
+	// Weights is torchvision's catalogue entry of weights given by their
+	// torchvision name, or of a file with the hash of one of its files;
+	// nil otherwise.
+	Weights *resnet.Weights
+}
+
+// Preprocess returns the evaluation preprocessing that goes with the
+// weights: a resgo model file's own, torchvision's for its catalogued
+// weights, and otherwise torchvision's ImageNet V1 (resize 256, center
+// crop 224, ImageNet's mean and deviation: the tutorial's predict.py) with
+// the model's input channels.
+func (s *Source) Preprocess() transform.Preset {
+	switch {
+	case s.Meta != nil:
+		return s.Meta.Preprocess
+	case s.Weights != nil:
+		return s.Weights.Preset()
+	}
+	pre := transform.ImageNetV1
+	pre.Channels = s.Model.Options.InChannels
+	return pre
+}
+
+// Open builds on b the model that weights hold and loads them (see
+// ResolveWeights for how weights name a file):
 //
-// The weights may be a resgo model file (a training checkpoint, say): its
-// metadata then names the architecture and the optimizer's state beside the
-// weights is ignored. The number of classes, input channels and stem read
-// from the weights are checked (see MaxNumClasses, MaxInChannels) before the
-// model is built.
-func LoadPretrained(b backend.Backend, arch, weights string, seed uint64) (*resnet.Model, *resnet.Weights, error) {
+//   - a resgo model file names its architecture, classes and
+//     preprocessing in its metadata; the optimizer's state beside the
+//     weights is ignored;
+//   - other weights (torchvision's, the tutorial's resNet34.pth, any .pth
+//     or safetensors state dict) are the architecture that their tensors'
+//     names and shapes show (see resnet.InferArch), with as many classes
+//     and input channels as they have; a torchvision weights name says
+//     its architecture before the file is read.
+//
+// arch, when not empty, must agree ("these weights are resnet18; --arch
+// says resnet34" otherwise). The classes and input channels are checked
+// (see MaxNumClasses, MaxInChannels) before the model is built; seed
+// initializes it before the weights are loaded.
+func Open(b backend.Backend, arch, weights string, seed uint64) (*Source, error) {
+	if _, ok := resnet.Architectures[arch]; arch != "" && !ok {
+		return nil, fmt.Errorf("resnet: unknown architecture %q (known: %s)", arch, strings.Join(resnet.Names(), ", "))
+	}
+	if _, err := os.Stat(weights); err != nil {
+		if e, ok := catalogueName(weights); ok && arch != "" && arch != e.Arch {
+			return nil, fmt.Errorf("weights %s are %s; --arch says %s", e.Name, e.Arch, arch)
+		}
+	}
 	path, w, err := ResolveWeights(weights)
 	if err != nil {
-		return nil, nil, err
-	}
-	if w != nil && arch != "" && arch != w.Arch {
-		return nil, nil, fmt.Errorf("weights %s are for %s, not %s", w.Name, w.Arch, arch)
-	}
-	if arch == "" && w != nil {
-		arch = w.Arch
+		return nil, err
 	}
 	sd, err := checkpoint.Read(path)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	opt := resnet.Options{IncludeTop: true, NumClasses: 1000, Seed: seed}
+	src := &Source{Path: path, Weights: w}
+	var name string
+	var opt resnet.Options
 	if _, ok := sd.Metadata[metaKey]; ok {
 		// A resgo model file: its metadata says what to build.
 		_, meta, err := modelOf(path, sd)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		if arch != "" && arch != meta.Arch {
-			return nil, nil, fmt.Errorf("%s is a resgo checkpoint of %s, not %s (give --arch %s)", path, meta.Arch, arch, meta.Arch)
+			return nil, fmt.Errorf("%s: these weights are a resgo checkpoint of %s; --arch says %s", path, meta.Arch, arch)
 		}
-		arch = meta.Arch
-		opt = meta.Options()
-		opt.Seed = seed
+		src.Meta, src.Weights = meta, nil
+		name, opt = meta.Arch, meta.Options()
 		sd = modelTensors(sd)
 	} else {
-		if arch == "" {
-			return nil, nil, fmt.Errorf("%s: say which architecture with --arch", weights)
+		if name, opt, err = inferArch(path, sd); err != nil {
+			return nil, err
 		}
-		a, ok := resnet.Architectures[arch]
-		if !ok {
-			return nil, nil, fmt.Errorf("resnet: unknown architecture %q (known: %s)", arch, strings.Join(resnet.Names(), ", "))
+		if arch != "" && arch != name {
+			return nil, fmt.Errorf("%s: these weights are %s; --arch says %s", path, name, arch)
 		}
-		if fc := sd.Get("fc.weight"); fc != nil && len(fc.Shape) == 2 {
-			opt.NumClasses = fc.Shape[0]
-		}
-		// A stem with a 3x3 kernel is the small-image stem; its input
-		// channels are conv1's (3 without a conv1.weight, which Load then
-		// reports missing).
-		opt.InChannels = 3
-		if c := sd.Get("conv1.weight"); c != nil && len(c.Shape) == 4 {
-			opt.InChannels, opt.SmallStem = c.Shape[1], c.Shape[2] == 3
-		}
-		if opt.NumClasses < 1 || opt.NumClasses > MaxNumClasses {
-			return nil, nil, fmt.Errorf("%s: fc.weight has %d classes: want 1 to %d", path, opt.NumClasses, MaxNumClasses)
-		}
-		if opt.InChannels < 1 || opt.InChannels > MaxInChannels {
-			return nil, nil, fmt.Errorf("%s: conv1.weight takes %d input channels: want 1 to %d", path, opt.InChannels, MaxInChannels)
-		}
-		if err := checkShapes(sd, arch, a, opt.NumClasses, opt.InChannels, opt.SmallStem || a.SmallStem, false); err != nil {
-			return nil, nil, fmt.Errorf("%s: %w", path, err)
+		if w != nil && w.Arch != name {
+			return nil, fmt.Errorf("%s: the file of torchvision's %s holds %s weights", path, w.Name, name)
 		}
 	}
-	m, err := resnet.New(b, arch, opt)
+	opt.Seed = seed
+	if src.Model, err = resnet.New(b, name, opt); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if _, err := checkpoint.Load(src.Model, sd, checkpoint.LoadOptions{}); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return src, nil
+}
+
+// inferArch returns the architecture and options of plain weights, read
+// from their tensors (see resnet.InferArch) and checked against the limits
+// on classes and input channels.
+func inferArch(path string, sd *checkpoint.StateDict) (string, resnet.Options, error) {
+	shapes := make(map[string][]int, sd.Len())
+	for _, k := range sd.Keys {
+		shapes[k] = sd.Get(k).Shape
+	}
+	name, opt, err := resnet.InferArch(shapes)
+	if err != nil {
+		return "", opt, fmt.Errorf("%s: %w", path, err)
+	}
+	switch {
+	case !opt.IncludeTop:
+		return "", opt, fmt.Errorf("%s: %s weights without fc.weight (a backbone without its classifier): resgo loads whole models", path, name)
+	case opt.NumClasses > MaxNumClasses:
+		return "", opt, fmt.Errorf("%s: fc.weight has %d classes: want 1 to %d", path, opt.NumClasses, MaxNumClasses)
+	case opt.InChannels < 1 || opt.InChannels > MaxInChannels:
+		return "", opt, fmt.Errorf("%s: conv1.weight takes %d input channels: want 1 to %d", path, opt.InChannels, MaxInChannels)
+	}
+	return name, opt, nil
+}
+
+// LoadPretrained is Open, returning the model and torchvision's catalogue
+// entry of the weights, whose Preset is the preprocessing to use (nil for
+// other weights, resgo model files included).
+func LoadPretrained(b backend.Backend, arch, weights string, seed uint64) (*resnet.Model, *resnet.Weights, error) {
+	src, err := Open(b, arch, weights, seed)
 	if err != nil {
 		return nil, nil, err
 	}
-	if _, err := checkpoint.Load(m, sd, checkpoint.LoadOptions{}); err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return m, w, nil
+	return src.Model, src.Weights, nil
 }

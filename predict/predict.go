@@ -1,5 +1,30 @@
 // Package predict classifies images with a ResNet: preprocessing as the
 // weights expect, batched evaluation-mode forward passes, softmax and top-k.
+// It is what the tutorial's predict.py and batch_predict.py do, for other
+// Go programs:
+//
+//	clf, err := predict.Load("runs/flowers/best.safetensors") // what resgo train wrote
+//	...
+//	results, err := clf.ClassifyFiles([]string{"tulip.jpg"}, 5)
+//	fmt.Println(results[0].Top[0].Name, results[0].Top[0].Prob)
+//
+// Load takes what `resgo predict --weights` takes; New wraps a model built
+// some other way. A program must import a backend package for the models
+// to run on: _ "github.com/resgo/resgo/backend/dnnl" (oneDNN, with cgo)
+// and/or _ "github.com/resgo/resgo/backend/ref" (pure Go).
+//
+// # Concurrency
+//
+// A Classifier is not safe for concurrent use: its forward pass writes the
+// buffers of its model's layers and its own input buffer. Give each
+// goroutine its own Classifier (each Load builds its own model, on a
+// backend of its own unless WithBackend shares one), or let the goroutines
+// take turns (a mutex), as package serve does. Separate Classifiers may
+// run at the same time, on one shared backend too: the dnnl backend runs
+// the operations of all its callers one at a time on its worker thread
+// (so more goroutines gain nothing there but overlap with image
+// decoding), the ref backend runs them side by side. Softmax,
+// ReadClassIndices and the Result values are safe anywhere.
 package predict
 
 import (
@@ -29,14 +54,34 @@ type Result struct {
 }
 
 // Classifier is a model in evaluation mode with its preprocessing and class
-// names.
+// names. It is not safe for concurrent use (see the package doc).
 type Classifier struct {
 	Model   *resnet.Model
 	Classes []string         // class names by index
 	Pre     transform.Preset // the weights' preprocessing
 	Batch   int              // images per forward pass (8 when 0)
+	// MaxInputPixels bounds the model input, in pixels, that LoadImage
+	// and ClassifyFiles accept from an image file (DefaultMaxInputPixels
+	// when 0). It matters only for a preprocessing that does not crop to
+	// a fixed size (a Fashion-MNIST model's), which passes a photo of tens
+	// of megapixels at full size to the forward pass.
+	MaxInputPixels int
 
 	x tensor.Tensor
+}
+
+// DefaultMaxInputPixels is the default of Classifier.MaxInputPixels: one
+// megapixel (1024x1024), where a ResNet's activations already take
+// hundreds of MiB; serve.DefaultMaxInputPixels, the default of resgo
+// predict and resgo serve's --max-input-pixels, is the same.
+const DefaultMaxInputPixels = 1 << 20
+
+// batchSize returns the images per forward pass.
+func (c *Classifier) batchSize() int {
+	if c.Batch <= 0 {
+		return 8
+	}
+	return c.Batch
 }
 
 // New returns a classifier and puts the model in evaluation mode.
@@ -54,10 +99,7 @@ func New(m *resnet.Model, classes []string, pre transform.Preset) (*Classifier, 
 // Classify predicts the classes of images, in batches, keeping the top k
 // classes of each. names labels the results (file paths, say).
 func (c *Classifier) Classify(images []*transform.Image, names []string, k int) ([]Result, error) {
-	batch := c.Batch
-	if batch <= 0 {
-		batch = 8
-	}
+	batch := c.batchSize()
 	k = min(max(k, 1), len(c.Classes))
 	var results []Result
 	for start := 0; start < len(images); start += batch {
@@ -84,10 +126,7 @@ func (c *Classifier) Classify(images []*transform.Image, names []string, k int) 
 // error from emit or from the model stops the stream. It returns the
 // number of images classified.
 func (c *Classifier) ClassifyStream(names []string, k int, load func(name string) (*transform.Image, error), skip func(name string, err error), emit func(Result) error) (int, error) {
-	batch := c.Batch
-	if batch <= 0 {
-		batch = 8
-	}
+	batch := c.batchSize()
 	images := make([]*transform.Image, 0, batch)
 	loaded := make([]string, 0, batch)
 	done := 0

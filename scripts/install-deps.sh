@@ -4,14 +4,16 @@
 #   scripts/install-deps.sh test   that, and what the tests compare against
 #
 #   libdnnl-dev            oneDNN 2.6, the fast backend (cgo)
+#   libjpeg62-turbo-dev    libjpeg-turbo's libjpeg, the JPEG decoder PIL uses: JPEGs decoded as PIL does (cgo)
 #   dataset-fashion-mnist  the demo's data set (/usr/share/datasets/fashion-mnist)
 #   python3-torch, python3-torchvision
 #                          the reference implementation the parity tests compare against
 #   libopenblas0-pthread   a fast BLAS for PyTorch's side of the speed comparisons
+#   libjpeg-turbo-progs    cjpeg: the JPEG tests' files PIL cannot write (arithmetic coding, 4:4:0, 4:1:1)
 set -euo pipefail
-pkgs=(libdnnl-dev dataset-fashion-mnist)
+pkgs=(libdnnl-dev libjpeg62-turbo-dev dataset-fashion-mnist)
 if [ "${1:-}" = test ]; then
-  pkgs+=(python3-torch python3-torchvision libopenblas0-pthread)
+  pkgs+=(python3-torch python3-torchvision libopenblas0-pthread libjpeg-turbo-progs)
 fi
 missing=()
 for p in "${pkgs[@]}"; do

@@ -1,6 +1,7 @@
 // Package train trains a ResNet on a dataset the way the tutorial's
 // train.py does, and more: the three transfer-learning modes, validation
-// after every epoch, the best and the last checkpoint written atomically,
+// after every epoch, the best checkpoint (weights and metadata) and the
+// last one (with the optimizer's state, to resume) written atomically,
 // class_indices.json, a history CSV, and an exact resume after an
 // interruption. It shows nothing itself: its caller follows the training
 // through Hooks.
@@ -534,7 +535,9 @@ func (t *Trainer) Run(ctx context.Context) ([]EpochStats, error) {
 		}
 		t.state.Finished = t.state.Cursor.Epoch >= c.Epochs
 		if best {
-			if err := t.write(BestFile, opt); err != nil {
+			// The best model is for using: its weights and metadata, not
+			// the optimizer's state (the last checkpoint has it).
+			if err := t.write(BestFile, nil); err != nil {
 				return t.state.History, err
 			}
 		}
@@ -784,7 +787,8 @@ func (t *Trainer) save(name string) error {
 }
 
 // write writes a checkpoint (model, optimizer state opt, metadata)
-// atomically.
+// atomically; without opt (nil) the checkpoint holds the model only, as
+// BestFile does.
 func (t *Trainer) write(name string, opt map[string]*tensor.Tensor) error {
 	raw, err := json.Marshal(t.state)
 	if err != nil {

@@ -117,6 +117,33 @@ func TestTrainImageFolderEndToEnd(t *testing.T) {
 	if meta.Arch != "resnet20" || len(meta.Classes) != 3 || m.Options.NumClasses != 3 {
 		t.Errorf("checkpoint meta %+v", meta)
 	}
+	// The best checkpoint holds the model's tensors only, the last one the
+	// optimizer's state too (Adam: two moments a parameter, and a step).
+	optimTensors := func(name string) (n int, size int64) {
+		sd, _, err := modelfile.Read(filepath.Join(out, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range sd.Keys {
+			if strings.HasPrefix(k, "optim.") {
+				n++
+			}
+		}
+		st, err := os.Stat(filepath.Join(out, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n, st.Size()
+	}
+	bestOptim, bestSize := optimTensors(train.BestFile)
+	lastOptim, lastSize := optimTensors(train.LastFile)
+	if bestOptim != 0 || lastOptim < 2*len(nn.Params(m, true)) {
+		t.Errorf("optimizer tensors: %d in %s, %d in %s", bestOptim, train.BestFile, lastOptim, train.LastFile)
+	}
+	params := int64(nn.NumParams(m))
+	if bestSize > 4*params+256<<10 || lastSize < 3*4*params {
+		t.Errorf("%s is %d bytes, %s %d, for %d parameters", train.BestFile, bestSize, train.LastFile, lastSize, params)
+	}
 }
 
 // stopAfter is a context whose Err reports cancellation after n calls: the

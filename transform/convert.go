@@ -24,9 +24,11 @@ import (
 //     L = (19595 R + 38470 G + 7471 B + 32768) >> 16 on the 8-bit RGB
 //     values, and a gray image keeps its levels.
 //
-// JPEG and lossy WebP colours come from Go's decoders, which round
-// differently from libjpeg and libwebp (their inverse DCT and chroma
-// upsampling), so those pixels are close to PIL's but not equal.
+// Lossy WebP colours, and JPEG colours where Go's image/jpeg decoded them
+// (package data uses libjpeg-turbo, exact, in builds with cgo), come from
+// Go's decoders, which round differently from libwebp and libjpeg (their
+// inverse DCT and chroma upsampling), so those pixels are close to PIL's
+// but not equal.
 //
 // The only full-size allocation is the result's (W*H*channels bytes). It
 // panics unless channels is 1 or 3; data.DecodeImage checks that first.

@@ -2,7 +2,9 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -14,19 +16,31 @@ import (
 	"github.com/resgo/resgo/data"
 	"github.com/resgo/resgo/modelfile"
 	"github.com/resgo/resgo/train"
+	"github.com/resgo/resgo/transform"
 )
 
 func evalCmd() *cobra.Command {
 	var (
-		dataDir, ckpt, confusion string
-		batch, workers           int
+		dataDir, ckpt, arch, classFile, outDir, confusion string
+		batch, workers                                    int
 	)
 	cmd := &cobra.Command{
 		Use:   "eval --data DIR --checkpoint FILE",
 		Short: "Accuracy, per-class precision and recall, and the confusion matrix of a trained model",
-		Long: `Evaluate a resgo checkpoint on a folder of class folders (a folder with val/
-inside is evaluated on val/) or on "fashion-mnist" (its test set), with the
-preprocessing stored in the checkpoint.`,
+		Long: `Evaluate a model on a folder of class folders (a folder with val/ inside is
+evaluated on val/) or on "fashion-mnist" (its test set).
+
+--checkpoint is a resgo checkpoint (best.safetensors: its classes and
+preprocessing are inside), or PyTorch weights such as the tutorial's
+resNet34.pth: their architecture is read from their tensors (--arch, if
+given, must agree), their classes are the data's folders in sorted order
+(as torchvision's ImageFolder numbers them) or those of --classes
+class_indices.json, and their preprocessing is torchvision's ImageNet V1
+(resize 256, center crop 224), the tutorial's validation transform.
+
+The confusion matrix is printed and drawn into confusion.png in --out, or
+beside the checkpoint without --out (rows: true class from the top,
+columns: predicted class from the left).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if data.MaxPixels < 1 {
@@ -43,7 +57,7 @@ preprocessing stored in the checkpoint.`,
 			if err != nil {
 				return err
 			}
-			m, meta, err := modelfile.Load(b, ckpt)
+			src, err := modelfile.Open(b, arch, ckpt, 0)
 			if err != nil {
 				return err
 			}
@@ -52,14 +66,15 @@ preprocessing stored in the checkpoint.`,
 				return err
 			}
 			ds, name := sets.Val, sets.ValName
-			if !slices.Equal(ds.Classes(), meta.Classes) {
-				return fmt.Errorf("%s has classes %v, the checkpoint %v", name, ds.Classes(), meta.Classes)
-			}
-			loader, err := train.EvalLoader(ds, meta.Preprocess, batch, workers, os.Stderr)
+			classes, pre, err := evalClasses(out, src, ds.Classes(), name, classFile, sets.FashionMNIST)
 			if err != nil {
 				return err
 			}
-			res, err := train.Evaluate(cmd.Context(), m, loader, 0, nil)
+			loader, err := train.EvalLoader(ds, pre, batch, workers, os.Stderr)
+			if err != nil {
+				return err
+			}
+			res, err := train.Evaluate(cmd.Context(), src.Model, loader, 0, nil)
 			if err != nil {
 				return err
 			}
@@ -71,7 +86,7 @@ preprocessing stored in the checkpoint.`,
 			w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(w, "class\tprecision\trecall\timages")
 			prec, rec := res.Precision(), res.Recall()
-			for i, c := range meta.Classes {
+			for i, c := range classes {
 				n := 0
 				for _, v := range res.Confusion[i] {
 					n += v
@@ -83,9 +98,9 @@ preprocessing stored in the checkpoint.`,
 			}
 			fmt.Fprintln(out, "\nconfusion matrix (rows: true class, columns: predicted)")
 			w = tabwriter.NewWriter(out, 0, 4, 1, ' ', tabwriter.AlignRight)
-			fmt.Fprintf(w, "\t%s\t\n", strings.Join(short(meta.Classes), "\t"))
+			fmt.Fprintf(w, "\t%s\t\n", strings.Join(short(classes), "\t"))
 			for i, row := range res.Confusion {
-				fmt.Fprintf(w, "%s\t", short(meta.Classes)[i])
+				fmt.Fprintf(w, "%s\t", short(classes)[i])
 				for _, v := range row {
 					fmt.Fprintf(w, "%d\t", v)
 				}
@@ -94,25 +109,96 @@ preprocessing stored in the checkpoint.`,
 			if err := w.Flush(); err != nil {
 				return fmt.Errorf("writing the confusion matrix: %w", err)
 			}
-			if confusion != "" {
-				if err := charts.Confusion(confusion, res.Confusion, meta.Classes); err != nil {
-					return err
-				}
-				fmt.Fprintln(out, "\nconfusion matrix plot:", confusion)
+			plot := confusionPath(confusion, outDir, ckpt, src.Path)
+			if plot == "" {
+				return nil
 			}
+			if outDir != "" {
+				if err := os.MkdirAll(outDir, 0o755); err != nil {
+					return fmt.Errorf("--out: %w", err)
+				}
+			}
+			if err := charts.Confusion(plot, res.Confusion, classes); err != nil {
+				return err
+			}
+			fmt.Fprintln(out, "\nconfusion matrix plot:", plot)
 			return nil
 		},
 	}
 	f := cmd.Flags()
 	f.Int64Var(&data.MaxPixels, "max-pixels", data.DefaultMaxPixels, "refuse (skip as corrupt) an image whose header declares more pixels (width x height) than this, before decoding it")
 	f.StringVar(&dataDir, "data", "", `image folder or "fashion-mnist"`)
-	f.StringVar(&ckpt, "checkpoint", "", "resgo checkpoint (best.safetensors)")
-	f.StringVar(&confusion, "confusion", "confusion.png", "write the confusion matrix as this PNG (empty: none)")
+	f.StringVar(&ckpt, "checkpoint", "", "resgo checkpoint (best.safetensors), or PyTorch weights (.pth, .safetensors) such as the tutorial's resNet34.pth")
+	f.StringVar(&arch, "arch", "", "architecture of PyTorch weights (default: read from their tensors)")
+	f.StringVar(&classFile, "classes", "", "class_indices.json naming PyTorch weights' classes (default: the data's folders, sorted)")
+	f.StringVar(&outDir, "out", "", "folder for confusion.png (default: the checkpoint's folder)")
+	f.StringVar(&confusion, "confusion", "", `the confusion matrix PNG's path (default: confusion.png in --out; "none": no plot)`)
 	f.IntVar(&batch, "batch", 64, "batch size")
 	f.IntVar(&workers, "workers", 0, "image decoding goroutines")
-	cmd.MarkFlagRequired("data")
-	cmd.MarkFlagRequired("checkpoint")
+	requireFlags(cmd, "data", "checkpoint")
 	return cmd
+}
+
+// confusionPath returns where eval draws the confusion matrix: --confusion
+// as given ("" for "none"), else confusion.png in --out, else beside the
+// checkpoint (path, the file read), else (a torchvision weights name,
+// read from a cache) in the working directory.
+func confusionPath(confusion, outDir, ckpt, path string) string {
+	switch {
+	case confusion == "none":
+		return ""
+	case confusion != "":
+		return confusion
+	case outDir != "":
+		return filepath.Join(outDir, "confusion.png")
+	case path == ckpt:
+		return filepath.Join(filepath.Dir(path), "confusion.png")
+	}
+	return "confusion.png"
+}
+
+// evalClasses returns the class names and preprocessing to evaluate the
+// model of src with on data of dataClasses (from name): a resgo
+// checkpoint's own, which must be the data's; for plain weights, the
+// names of classFile or else the data's, as many as the model's outputs,
+// and the weights' preprocessing (Fashion-MNIST's for its data). A line
+// on out says what was assumed for plain weights.
+func evalClasses(out io.Writer, src *modelfile.Source, dataClasses []string, name, classFile string, fashionMNIST bool) ([]string, transform.Preset, error) {
+	if src.Meta != nil {
+		if classFile != "" {
+			return nil, transform.Preset{}, fmt.Errorf("--classes: %s names its own classes", src.Path)
+		}
+		if !slices.Equal(dataClasses, src.Meta.Classes) {
+			return nil, transform.Preset{}, fmt.Errorf("%s has classes %v, the checkpoint %v", name, dataClasses, src.Meta.Classes)
+		}
+		return src.Meta.Classes, src.Meta.Preprocess, nil
+	}
+	n := src.Model.Options.NumClasses
+	classes, from := dataClasses, "the data's folders in sorted order"
+	if classFile != "" {
+		var err error
+		if classes, err = classNames(classFile, n); err != nil {
+			return nil, transform.Preset{}, err
+		}
+		from = classFile
+		if !slices.Equal(classes, dataClasses) {
+			return nil, transform.Preset{}, fmt.Errorf("%s has classes %v, %s %v", name, dataClasses, classFile, classes)
+		}
+	}
+	if len(classes) != n {
+		return nil, transform.Preset{}, fmt.Errorf("%s: %s weights with %d outputs, and %s has %d classes: eval needs weights trained on these classes (a resgo checkpoint, or PyTorch weights with one output per class)",
+			src.Path, src.Model.Name, n, name, len(classes))
+	}
+	pre := src.Preprocess()
+	if fashionMNIST {
+		pre = transform.Preset{Channels: 1, Norm: data.FashionMNISTNorm}
+	}
+	if pre.Channels != src.Model.Options.InChannels {
+		return nil, transform.Preset{}, fmt.Errorf("%s: %s takes %d-channel images, %s has %d", src.Path, src.Model.Name, src.Model.Options.InChannels, name, pre.Channels)
+	}
+	fmt.Fprintf(out, "%s is not a resgo checkpoint: %s read from its tensors, %d classes named as %s, preprocessing resize %d, crop %d\n",
+		src.Path, src.Model.Name, n, from, pre.ResizeSize, pre.CropSize)
+	return classes, pre, nil
 }
 
 // short cuts class names to 12 characters for the matrix's headers.

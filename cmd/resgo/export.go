@@ -21,8 +21,9 @@ func exportCmd() *cobra.Command {
 		Long: `Export the weights of a resgo checkpoint under torchvision's names, without
 the optimizer state: as a .pth that torch.load reads and
 torchvision.models.<arch>(num_classes=K).load_state_dict accepts (as the
-tutorial's predict.py loads resNet34.pth), or as a plain .safetensors file.
-The format follows --out's extension.`,
+tutorial's predict.py loads resNet34.pth), or as a plain .safetensors file
+(read in PyTorch with safetensors.torch.load_file, not torch.load). The
+format follows --out's extension.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ext := strings.ToLower(filepath.Ext(out))
@@ -47,8 +48,8 @@ The format follows --out's extension.`,
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "wrote %s: %s with %d classes (%s), %d tensors\n", out, meta.Arch, meta.NumClasses,
 				strings.Join(meta.Classes, ", "), sd.Len())
-			if a := resnet.Architectures[meta.Arch]; !a.SmallStem && !meta.SmallStem && meta.InChannels == 3 {
-				fmt.Fprintf(cmd.OutOrStdout(), "in PyTorch: net = torchvision.models.%s(num_classes=%d); net.load_state_dict(torch.load(%q))\n", meta.Arch, meta.NumClasses, out)
+			if hint := pytorchHint(meta, out, ext); hint != "" {
+				fmt.Fprintln(cmd.OutOrStdout(), hint)
 			}
 			return nil
 		},
@@ -58,6 +59,23 @@ The format follows --out's extension.`,
 	cmd.MarkFlagRequired("checkpoint")
 	cmd.MarkFlagRequired("out")
 	return cmd
+}
+
+// pytorchHint returns the PyTorch line that loads an exported file of a
+// model torchvision builds (ImageNet stem, RGB): torch.load for a .pth,
+// safetensors' load_file for a .safetensors (torch.load cannot read it).
+// It returns "" for the models torchvision has no constructor for.
+func pytorchHint(meta *modelfile.Meta, out, ext string) string {
+	if a := resnet.Architectures[meta.Arch]; a.SmallStem || meta.SmallStem || meta.InChannels != 3 {
+		return ""
+	}
+	load := fmt.Sprintf("torch.load(%q)", out)
+	prefix := "in PyTorch: "
+	if ext == ".safetensors" {
+		load = fmt.Sprintf("load_file(%q)", out)
+		prefix = "in PyTorch: from safetensors.torch import load_file; "
+	}
+	return fmt.Sprintf("%snet = torchvision.models.%s(num_classes=%d); net.load_state_dict(%s)", prefix, meta.Arch, meta.NumClasses, load)
 }
 
 // sameExistingFile reports whether paths a and b name the same existing file.

@@ -19,6 +19,16 @@ import (
 var version = "dev"
 
 func main() {
+	if err := newRootCmd().Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "resgo:", err)
+		os.Exit(1)
+	}
+}
+
+// newRootCmd returns the resgo command with all its subcommands, each
+// with the flag aliases of torchvision's and timm's reference scripts
+// (flags.go) and its examples (examples.go).
+func newRootCmd() *cobra.Command {
 	root := &cobra.Command{
 		Use:   "resgo",
 		Short: "ResNet, Batch Normalization and transfer learning in Go",
@@ -26,10 +36,17 @@ func main() {
 trains and fine-tunes on folders of images, and runs inference fast on oneDNN.
 
 The backend is dnnl (oneDNN) where it is built, else ref (pure Go); set
-RESGO_BACKEND=ref|dnnl to choose and RESGO_THREADS=N for the thread count.`,
+RESGO_BACKEND=ref|dnnl to choose and RESGO_THREADS=N for the thread count.
+
+Flags have the names torchvision's and timm's reference scripts give them
+too: --model (--arch), -b/--batch-size (--batch), --opt (--optimizer),
+--sched (--schedule), -j (--workers), --wd (--weight-decay) and
+--output-dir (--out where it is a folder); each command's help says which.`,
+		Version:       versionString(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	root.SetVersionTemplate("resgo {{.Version}}\n")
 	var cpuProfile string
 	var profile *os.File
 	root.PersistentFlags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the command to this file (go tool pprof)")
@@ -59,10 +76,23 @@ RESGO_BACKEND=ref|dnnl to choose and RESGO_THREADS=N for the thread count.`,
 		return nil
 	}
 	root.AddCommand(versionCmd(), infoCmd(), trainCmd(), evalCmd(), predictCmd(), serveCmd(), exportCmd(), splitCmd(), weightsCmd(), benchCmd(), demoCmd(), selftestCmd())
-	if err := root.Execute(); err != nil {
-		fmt.Fprintln(os.Stderr, "resgo:", err)
-		os.Exit(1)
+	// After every command is added: what applies to all of them.
+	addAliases(root)
+	showArchOptional(root)
+	addExamples(root)
+	return root
+}
+
+// versionString returns resgo's version: the one set at build time, else
+// the module version of `go install`, else "dev".
+func versionString() string {
+	if version != "dev" {
+		return version
 	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return version
 }
 
 func versionCmd() *cobra.Command {
@@ -71,12 +101,8 @@ func versionCmd() *cobra.Command {
 		Short: "Print the version, the backends built in and what they run on (library, CPU instruction set)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			v := version
-			if bi, ok := debug.ReadBuildInfo(); ok && v == "dev" {
-				v = bi.Main.Version
-			}
 			out := cmd.OutOrStdout()
-			fmt.Fprintf(out, "resgo %s\nbackends: %v (default first)\nthreads: %d\n", v, backend.Names(), backend.DefaultThreads())
+			fmt.Fprintf(out, "resgo %s\nbackends: %v (default first)\nthreads: %d\n", versionString(), backend.Names(), backend.DefaultThreads())
 			for _, name := range backend.Names() {
 				b, err := backend.New(name, 1)
 				if err != nil {

@@ -152,7 +152,7 @@ func TestInfoAndBadInput(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := run(t, trainCmd(), "--data", photos, "--arch", "resnet50", "--weights", "resnet18", "--out", t.TempDir()); err == nil ||
-		!strings.Contains(err.Error(), "weights resnet18.IMAGENET1K_V1 are for resnet18, not resnet50") {
+		!strings.Contains(err.Error(), "weights resnet18.IMAGENET1K_V1 are resnet18; --arch says resnet50") {
 		t.Errorf("mismatched weights: %v", err)
 	}
 }

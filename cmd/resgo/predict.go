@@ -2,13 +2,11 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"sort"
 	"strconv"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -66,7 +64,7 @@ func predictCmd() *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&arch, "arch", "", "architecture (read from the checkpoint or the weights' name when not given)")
+	f.StringVar(&arch, "arch", "", "architecture (default: read from the checkpoint or the weights' tensors)")
 	f.StringVar(&weights, "weights", "", "a resgo checkpoint (best.safetensors), a .pth or .safetensors state dict, or a torchvision name such as resnet50.IMAGENET1K_V2 (from the download cache)")
 	f.StringVar(&classFile, "classes", "", "class_indices.json as the tutorial writes it (default: the ImageNet classes for 1000 outputs)")
 	f.IntVar(&topk, "topk", 5, "classes to show per image")
@@ -110,32 +108,22 @@ func loadClassifier(arch, weights, classFile string) (*predict.Classifier, error
 }
 
 // loadModel loads the model, class names and preprocessing of a resgo
-// checkpoint or of pretrained weights (see loadClassifier).
+// checkpoint or of pretrained weights (see loadClassifier and
+// modelfile.Open: the architecture of plain weights is read from their
+// tensors, never from the file's name).
 func loadModel(b backend.Backend, arch, weights, classFile string) (*resnet.Model, []string, transform.Preset, error) {
-	if strings.HasSuffix(weights, ".safetensors") {
-		m, meta, err := modelfile.Load(b, weights)
-		if err == nil {
-			classes := meta.Classes
-			if classFile != "" {
-				classes, err = classNames(classFile, meta.NumClasses)
-			}
-			return m, classes, meta.Preprocess, err
-		}
-		if !errors.Is(err, modelfile.ErrNotModel) {
-			return nil, nil, transform.Preset{}, err
-		}
-	}
-	m, w, err := modelfile.LoadPretrained(b, arch, weights, 0)
+	src, err := modelfile.Open(b, arch, weights, 0)
 	if err != nil {
 		return nil, nil, transform.Preset{}, err
 	}
-	pre := transform.ImageNetV1 // torchvision's V1 preprocessing, unless the weights say otherwise
-	if w != nil {
-		pre = w.Preset()
+	n := src.Model.Options.NumClasses
+	var classes []string
+	if src.Meta != nil && classFile == "" {
+		classes = src.Meta.Classes
+	} else if classes, err = classNames(classFile, n); err != nil {
+		return nil, nil, transform.Preset{}, err
 	}
-	pre.Channels = m.Options.InChannels
-	classes, err := classNames(classFile, m.Options.NumClasses)
-	return m, classes, pre, err
+	return src.Model, classes, src.Preprocess(), nil
 }
 
 // classNames reads a tutorial-style class_indices.json ({"0": "daisy", ...})

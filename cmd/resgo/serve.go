@@ -57,8 +57,8 @@ had to be cut off).`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			fmt.Fprintf(cmd.OutOrStdout(), "serving %s (%d classes) on %s: curl --data-binary @image.jpg http://%s/predict\n",
-				clf.Model.Name, len(clf.Classes), ln.Addr(), ln.Addr())
+			fmt.Fprintf(cmd.OutOrStdout(), "serving %s (%d classes) on %s: curl --data-binary @image.jpg %s\n",
+				clf.Model.Name, len(clf.Classes), ln.Addr(), predictURL(ln.Addr()))
 			if err := s.Serve(ctx, ln); err != nil {
 				return err
 			}
@@ -67,7 +67,7 @@ had to be cut off).`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&arch, "arch", "", "architecture (read from the checkpoint or the weights' name when not given)")
+	f.StringVar(&arch, "arch", "", "architecture (default: read from the checkpoint or the weights' tensors)")
 	f.StringVar(&weights, "weights", "", "a resgo checkpoint, a .pth or .safetensors state dict, or a torchvision weights name")
 	f.StringVar(&classFile, "classes", "", "class_indices.json (default: the checkpoint's classes, or ImageNet's)")
 	f.StringVar(&addr, "addr", ":8080", "address to listen on")
@@ -83,4 +83,19 @@ had to be cut off).`,
 	f.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", o.ShutdownTimeout, "time to finish the requests in flight on SIGINT or SIGTERM")
 	requireFlags(cmd, "weights")
 	return cmd
+}
+
+// predictURL returns the address of the /predict endpoint of a server
+// listening on addr, for the banner's curl line: the host it listens on,
+// or localhost when it listens on every interface (":8080", "0.0.0.0",
+// "[::]").
+func predictURL(addr net.Addr) string {
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return "http://" + addr.String() + "/predict"
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port) + "/predict"
 }

@@ -31,14 +31,16 @@ func trainCmd() *cobra.Command {
 		size                      int
 	)
 	cmd := &cobra.Command{
-		Use:   "train --data DIR --arch NAME [--weights FILE] [--transfer MODE] --out DIR",
+		Use:   "train --data DIR [--arch NAME] [--weights FILE|NAME] [--transfer MODE] --out DIR",
 		Short: "Train a ResNet on a folder of images (one subfolder per class) or on fashion-mnist",
 		Long: `Train a ResNet as the tutorial's train.py does: Adam, learning rate 1e-4,
 batch 16, 3 epochs, RandomResizedCrop(224) and horizontal flips, validation
 after every epoch. It writes into --out: class_indices.json, best.safetensors
-(the highest validation accuracy), last.safetensors, history.csv and
-curves.png. --out must be new or empty unless --overwrite (replace the run
-there) or --resume is given. Ctrl-C saves the last checkpoint; --resume
+(the weights of the highest validation accuracy, with the classes and
+preprocessing), last.safetensors (also the optimizer's state, for
+--resume), history.csv and curves.png. --out must be new or empty unless
+--overwrite (replace the run there) or --resume is given. Ctrl-C saves the
+last checkpoint; --resume
 continues exactly, with the run's own settings and data split: a flag given
 to change them is refused, a larger --epochs extends the run, and data that
 changed since the run started is refused. Without validation data
@@ -50,7 +52,16 @@ finite) stops with an error and leaves the checkpoints as they were.
 --val-split), a folder with train/ and val/ inside (resgo split makes one),
 or "fashion-mnist" for the built-in dataset.
 
---transfer needs --weights (pretrained torchvision weights):
+--weights starts from pretrained weights: a torchvision weights name (resgo
+weights list; the file is taken from resgo's or PyTorch's download cache,
+its SHA-256 checked), or a file: a .pth or .safetensors state dict
+(torchvision's, or the tutorial's resNet34.pth) or a resgo checkpoint. The
+architecture is read from the weights' tensors, never from the file's name;
+--arch, if given, must agree. Torchvision's preprocessing comes with
+torchvision's weights (named, or a file with the SHA-256 of theirs); other
+weights get ImageNet V1's (resize 256, crop 224).
+
+--transfer needs --weights:
   all            train every parameter (the head is replaced for your classes)
   from:layerK    freeze the stem and the stages before layerK (K = 1..4)
   head           freeze the whole backbone, train only the new fc layer
@@ -113,9 +124,14 @@ Frozen parts run their BN on running statistics and do not update them.`,
 					return fmt.Errorf("--resume: the run in %s does not record its data: give --data", cfg.Out)
 				}
 			} else {
-				// torchvision's weights name their architecture.
-				if w, err := resnet.LookupWeights(filepath.Base(cfg.Weights)); err == nil && cfg.Weights != "" && !cmd.Flags().Changed("arch") {
-					cfg.Arch = w.Arch
+				if dataDir == "" {
+					return fmt.Errorf(`--data is required: a folder of class folders, a folder with train/ and val/ inside (resgo split makes one), or "fashion-mnist"`)
+				}
+				// Pretrained weights are the architecture their tensors
+				// show (or their resgo metadata, or torchvision's name
+				// says); --arch, if given, must agree.
+				if cfg.Weights != "" && !cmd.Flags().Changed("arch") {
+					cfg.Arch = ""
 				}
 				if size != 224 {
 					cfg.Augment.ResizedCrop = size
@@ -177,6 +193,9 @@ Frozen parts run their BN on running statistics and do not update them.`,
 			if err != nil {
 				return err
 			}
+			if !resume && cfg.Weights != "" && !cmd.Flags().Changed("arch") {
+				fmt.Fprintf(out, "architecture %s, read from the weights %s\n", tr.Model().Name, cfg.Weights)
+			}
 			fmt.Fprintf(out, "%s on backend %s (%d threads), transfer mode %s, %d trainable parameters\n",
 				tr.Model().Name, b.Name(), b.Threads(), tr.Config().Transfer, tr.TrainableParams())
 			hist, err := tr.Run(ctx)
@@ -204,7 +223,7 @@ Frozen parts run their BN on running statistics and do not update them.`,
 	f.StringVar(&dataDir, "data", "", `image folder, folder with train/ and val/, or "fashion-mnist"`)
 	f.StringVar(&valDir, "val", "", "separate validation folder")
 	f.Float64Var(&valSplit, "val-split", 0.1, "fraction of each class held out for validation (with a single folder)")
-	f.StringVar(&cfg.Arch, "arch", cfg.Arch, "architecture (torchvision weights name their own): "+strings.Join(resnet.Names(), ", "))
+	f.StringVar(&cfg.Arch, "arch", cfg.Arch, "architecture (with --weights: read from the weights, and --arch must agree): "+strings.Join(resnet.Names(), ", "))
 	f.StringVar(&cfg.Weights, "weights", "", "pretrained weights: .pth or .safetensors file, or a torchvision name (resgo weights list)")
 	f.StringVar(&transfer, "transfer", "all", "with --weights: all, from:layerK or head")
 	f.IntVar(&cfg.Epochs, "epochs", cfg.Epochs, "epochs")

@@ -37,7 +37,14 @@ func weightsCmd() *cobra.Command {
 	download := &cobra.Command{
 		Use:   "download NAME...",
 		Short: "Download weights (e.g. resnet34.LEGACY, resnet50.IMAGENET1K_V2, resnet18) into the cache, checking their SHA-256",
-		Args:  cobra.MinimumNArgs(1),
+		Long: `Download torchvision's weights into resgo's cache (--cache, $RESGO_CACHE or
+~/.cache/resgo), checking their SHA-256. A file already in resgo's cache or
+in PyTorch's (~/.cache/torch/hub/checkpoints, or $TORCH_HOME/hub/checkpoints)
+with the right SHA-256 is used where it is. Without a network, fetch the
+file by other means and put it into one of these folders under its own
+name (resgo weights list shows it): the error of a failed download names
+both paths and the address.`,
+		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			for _, name := range args {
 				path, err := hub.Download(cmd.Context(), name, cacheDir, baseURL, os.Stderr)

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/schollz/progressbar/v3"
 
@@ -25,7 +26,8 @@ const CurvesFile = "curves.png"
 // curves into dir's CurvesFile after each epoch. Quiet leaves out the
 // progress bars and lines, not the epoch lines.
 func Hooks(w io.Writer, quiet bool, dir string) train.Hooks {
-	v := &view{w: w, quiet: quiet}
+	f, ok := w.(*os.File)
+	v := &view{w: w, quiet: quiet, bars: ok && isTerminal(f)}
 	return train.Hooks{
 		PassStart: v.passStart,
 		Batch:     v.batch,
@@ -51,10 +53,12 @@ func EpochLine(rec train.EpochStats) string {
 
 // view shows the progress of one pass at a time: a progress bar on a
 // terminal, plain lines (at every tenth of the pass) otherwise, nothing
-// when quiet.
+// when quiet. A pass that ends before its last step was interrupted, and
+// is shown so: not as done, its bar not filled.
 type view struct {
 	w     io.Writer
 	quiet bool
+	bars  bool // w is a terminal: progress bars
 
 	bar        *progressbar.ProgressBar // nil unless on a terminal
 	lines      bool                     // plain lines
@@ -81,19 +85,18 @@ func (v *view) passStart(p train.Progress) {
 	if v.quiet {
 		return
 	}
-	f, ok := v.w.(*os.File)
-	if !ok || !isTerminal(f) {
+	if !v.bars {
 		v.lines = true
 		return
 	}
 	v.bar = progressbar.NewOptions(p.Steps,
-		progressbar.OptionSetWriter(f),
+		progressbar.OptionSetWriter(v.w),
 		progressbar.OptionSetDescription(v.desc),
 		progressbar.OptionShowCount(),
 		progressbar.OptionSetWidth(30),
 		progressbar.OptionSetPredictTime(true),
 		progressbar.OptionShowElapsedTimeOnFinish(),
-		progressbar.OptionOnCompletion(func() { fmt.Fprintln(f) }),
+		progressbar.OptionOnCompletion(func() { fmt.Fprintln(v.w) }),
 	)
 	if p.Phase == train.Training {
 		// A resumed epoch's bar starts where the epoch stopped.
@@ -125,11 +128,20 @@ func (v *view) batch(p train.Progress) {
 	}
 }
 
-// passEnd ends the display of a pass.
-func (v *view) passEnd(train.Progress) {
+// passEnd ends the display of a pass: done, or interrupted where it
+// stopped (before its last step: Run's context was cancelled).
+func (v *view) passEnd(p train.Progress) {
+	interrupted := p.Step < p.Steps
+	stopped := strings.TrimSpace(fmt.Sprintf("%s interrupted at %d/%d %s", v.desc, p.Step, p.Steps, v.lastDetail))
 	switch {
+	case v.bar != nil && interrupted:
+		// The bar stays where the pass stopped.
+		v.bar.Describe(stopped)
+		_ = v.bar.Exit()
 	case v.bar != nil:
 		_ = v.bar.Finish()
+	case v.lines && interrupted:
+		fmt.Fprintln(v.w, stopped)
 	case v.lines && v.lastDetail != "":
 		fmt.Fprintf(v.w, "%s done %s\n", v.desc, v.lastDetail)
 	}

@@ -97,3 +97,50 @@ func TestNoValidationSet(t *testing.T) {
 		t.Errorf("curves: %v", err)
 	}
 }
+
+// interrupted feeds hooks a training pass of 20 batches stopped after
+// `stop`, as Run does when its context is cancelled.
+func interrupted(h train.Hooks, stop int) {
+	p := train.Progress{Phase: train.Training, Epoch: 2, Epochs: 3, Steps: 20}
+	h.PassStart(p)
+	for p.Step < stop {
+		p.Step++
+		p.Loss, p.Accuracy, p.ImagesPerSec = 0.5, 0.25, 10
+		h.Batch(p)
+	}
+	h.PassEnd(p)
+}
+
+// TestInterruptedPass: a pass stopped before its end is shown where it
+// stopped, never as done, as a line or as a progress bar; a finished
+// pass's bar is full.
+func TestInterruptedPass(t *testing.T) {
+	var out bytes.Buffer
+	interrupted(Hooks(&out, false, t.TempDir()), 7)
+	if got, want := out.String(), "train epoch[2/3] 2/20 loss:0.500 acc:0.250 10.0 img/s\n"+
+		"train epoch[2/3] 4/20 loss:0.500 acc:0.250 10.0 img/s\n"+
+		"train epoch[2/3] 6/20 loss:0.500 acc:0.250 10.0 img/s\n"+
+		"train epoch[2/3] interrupted at 7/20 loss:0.500 acc:0.250 10.0 img/s\n"; got != want {
+		t.Errorf("lines:\n%s\nwant\n%s", got, want)
+	}
+	out.Reset()
+	interrupted(Hooks(&out, false, t.TempDir()), 0)
+	if got := out.String(); got != "train epoch[2/3] interrupted at 0/20\n" {
+		t.Errorf("interrupted before the first batch: %q", got)
+	}
+
+	// Progress bars, as on a terminal.
+	bars := func(stop int) string {
+		var out bytes.Buffer
+		v := &view{w: &out, bars: true}
+		interrupted(train.Hooks{PassStart: v.passStart, Batch: v.batch, PassEnd: v.passEnd}, stop)
+		return out.String()
+	}
+	if got := bars(7); strings.Contains(got, "100%") || strings.Contains(got, "20/20") || !strings.Contains(got, "interrupted at 7/20") ||
+		!strings.Contains(got, "(7/20") || !strings.HasSuffix(got, "\n") {
+		t.Errorf("interrupted bar: %q", got)
+	}
+	if got := bars(20); !strings.Contains(got, "100%") || !strings.Contains(got, "(20/20") || strings.Contains(got, "interrupted") {
+		t.Errorf("finished bar: %q", got)
+	}
+}

@@ -1,0 +1,76 @@
+package predict_test
+
+import (
+	"fmt"
+	"image/png"
+	"log"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+
+	"github.com/resgo/resgo/backend"
+	"github.com/resgo/resgo/internal/shapes"
+	"github.com/resgo/resgo/modelfile"
+	"github.com/resgo/resgo/models/resnet"
+	"github.com/resgo/resgo/predict"
+	"github.com/resgo/resgo/transform"
+)
+
+// Load a model file and classify image files: the tutorial's predict.py.
+// The example first writes what it reads: a model file as resgo train
+// writes best.safetensors (here an untrained ResNet-20 for the four classes
+// of a generated data set, so its answer is a guess) and a PNG image. In a
+// program of yours, Load the best.safetensors of a training, a .pth with
+// WithArch, or a torchvision weights name such as "resnet50.IMAGENET1K_V2".
+func ExampleLoad() {
+	dir, err := os.MkdirTemp("", "resgo-example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+
+	// What resgo train would have written.
+	b, err := backend.Default()
+	if err != nil {
+		log.Fatal(err)
+	}
+	m, err := resnet.New(b, "resnet20", resnet.Options{IncludeTop: true, NumClasses: 4, Seed: 1})
+	if err != nil {
+		log.Fatal(err)
+	}
+	best := filepath.Join(dir, "best.safetensors")
+	meta := modelfile.Meta{Arch: "resnet20", NumClasses: 4, InChannels: 3, Classes: shapes.Names,
+		Preprocess: transform.Preset{ResizeSize: 36, CropSize: 32, Channels: 3, Norm: transform.ImageNet}}
+	if err := modelfile.Write(best, m, meta, nil); err != nil {
+		log.Fatal(err)
+	}
+	image := filepath.Join(dir, "disc.png")
+	f, err := os.Create(image)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := png.Encode(f, shapes.Draw(0, 48, rand.New(rand.NewPCG(1, 1)))); err != nil {
+		log.Fatal(err)
+	}
+	f.Close()
+
+	// Load and classify.
+	clf, err := predict.Load(best)
+	if err != nil {
+		log.Fatal(err)
+	}
+	results, err := clf.ClassifyFiles([]string{image}, 2)
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, r := range results {
+		fmt.Printf("image: %s\n", filepath.Base(r.Image))
+		for _, c := range r.Top {
+			fmt.Printf("class: %-10s   prob: %.2f\n", c.Name, c.Prob)
+		}
+	}
+	// Output:
+	// image: disc.png
+	// class: stripes      prob: 0.91
+	// class: square       prob: 0.08
+}
