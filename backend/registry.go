@@ -67,9 +67,8 @@ func New(name string, threads int) (Backend, error) {
 	if !ok {
 		return nil, fmt.Errorf("backend %q is not built into this binary (available: %s)", name, strings.Join(Names(), ", "))
 	}
-	if threads <= 0 {
-		threads = DefaultThreads()
-	}
+	// threads <= 0 goes to the factory as it is: each backend resolves it
+	// with DefaultThreads, and dnnl also honours RESGO_THREADS=auto.
 	b, err := r.factory(threads)
 	if err != nil {
 		return nil, fmt.Errorf("backend %s: %w", name, err)
@@ -97,9 +96,9 @@ func Default() (Backend, error) {
 }
 
 // DefaultThreads returns RESGO_THREADS if it is set to a positive number,
-// else the number of CPUs.
+// else the number of CPUs (RESGO_THREADS=auto starts there too).
 func DefaultThreads() int {
-	if s := os.Getenv("RESGO_THREADS"); s != "" {
+	if s := os.Getenv("RESGO_THREADS"); s != "" && s != "auto" {
 		var n int
 		if _, err := fmt.Sscan(s, &n); err == nil && n > 0 {
 			return n
@@ -107,6 +106,15 @@ func DefaultThreads() int {
 	}
 	return runtime.NumCPU()
 }
+
+// AutoThreads reports whether RESGO_THREADS=auto asks backends that
+// support it (dnnl) to follow the CPUs other processes leave free: fewer
+// threads while a neighbour keeps a CPU busy, all of them again when it
+// stops. The thread count then changes during a run, and oneDNN's results
+// may differ in the last bits between thread counts (the order of its
+// reductions changes), so a training run under auto is not bit-for-bit
+// reproducible.
+func AutoThreads() bool { return os.Getenv("RESGO_THREADS") == "auto" }
 
 // Runner is implemented by backends whose operations are cheaper when a
 // sequence of them runs in one go: the dnnl backend runs f on its worker

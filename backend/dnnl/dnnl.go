@@ -87,6 +87,7 @@ type Backend struct {
 // (threads < 1 means backend.DefaultThreads()). It fails if oneDNN cannot
 // create its CPU engine.
 func New(threads int) (*Backend, error) {
+	auto := threads < 1 && backend.AutoThreads()
 	if threads < 1 {
 		threads = backend.DefaultThreads()
 	}
@@ -104,6 +105,10 @@ func New(threads int) (*Backend, error) {
 		return nil, err
 	}
 	b := &Backend{s: s}
+	if auto {
+		s.quit = make(chan struct{})
+		go s.govern(s.quit, readCPUTimes, governInterval)
+	}
 	// The worker goroutine references only s, so b can become unreachable;
 	// then the worker stops and frees its oneDNN objects.
 	runtime.AddCleanup(b, func(s *state) { s.stop() }, s)
@@ -123,10 +128,23 @@ func (b *Backend) SetThreads(n int) {
 	if n < 1 {
 		backend.Fail("dnnl.SetThreads", fmt.Sprintf("thread count %d must be at least 1", n))
 	}
-	b.s.do(func(s *state) {
-		s.threads = n
-		C.omp_set_num_threads(C.int(n))
-		s.nthreads.Store(int64(n))
+	b.s.stopGovernor() // an explicit choice ends RESGO_THREADS=auto
+	b.s.do(func(s *state) { s.applyThreads(n) })
+}
+
+// applyThreads sets the OpenMP team size; it runs on the worker.
+func (s *state) applyThreads(n int) {
+	s.threads = n
+	C.omp_set_num_threads(C.int(n))
+	s.nthreads.Store(int64(n))
+}
+
+// stopGovernor ends the thread governor, if one runs.
+func (s *state) stopGovernor() {
+	s.quitOnce.Do(func() {
+		if s.quit != nil {
+			close(s.quit)
+		}
 	})
 }
 
@@ -158,6 +176,9 @@ type state struct {
 	stopped bool     // under mu
 
 	nthreads atomic.Int64 // threads, readable from any goroutine
+
+	quit     chan struct{} // closed to end the thread governor (nil: none)
+	quitOnce sync.Once
 
 	ctx     *C.rg_ctx
 	threads int
@@ -238,6 +259,7 @@ func (s *state) do(f func(*state)) {
 
 // stop ends the worker; it is idempotent.
 func (s *state) stop() {
+	s.stopGovernor()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.stopped {
