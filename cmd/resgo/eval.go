@@ -15,6 +15,7 @@ import (
 	"github.com/resgo/resgo/charts"
 	"github.com/resgo/resgo/data"
 	"github.com/resgo/resgo/modelfile"
+	"github.com/resgo/resgo/predict"
 	"github.com/resgo/resgo/train"
 	"github.com/resgo/resgo/transform"
 )
@@ -177,7 +178,7 @@ func evalClasses(out io.Writer, src *modelfile.Source, dataClasses []string, nam
 	classes, from := dataClasses, "the data's folders in sorted order"
 	if classFile != "" {
 		var err error
-		if classes, err = classNames(classFile, n); err != nil {
+		if classes, err = predict.ReadClassIndices(classFile, n); err != nil {
 			return nil, transform.Preset{}, err
 		}
 		from = classFile

@@ -4,9 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"sort"
-	"strconv"
 
 	"github.com/spf13/cobra"
 
@@ -120,48 +118,10 @@ func loadModel(b backend.Backend, arch, weights, classFile string) (*resnet.Mode
 	var classes []string
 	if src.Meta != nil && classFile == "" {
 		classes = src.Meta.Classes
-	} else if classes, err = classNames(classFile, n); err != nil {
+	} else if classes, err = predict.ReadClassIndices(classFile, n); err != nil {
 		return nil, nil, transform.Preset{}, err
 	}
 	return src.Model, classes, src.Preprocess(), nil
-}
-
-// classNames reads a tutorial-style class_indices.json ({"0": "daisy", ...})
-// or, without one, returns the ImageNet classes for a 1000-class model and
-// "class N" otherwise.
-func classNames(path string, n int) ([]string, error) {
-	if path == "" {
-		if n == 1000 {
-			return resnet.ImageNetClasses(), nil
-		}
-		names := make([]string, n)
-		for i := range names {
-			names[i] = "class " + strconv.Itoa(i)
-		}
-		return names, nil
-	}
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	var byIndex map[string]string
-	if err := json.Unmarshal(raw, &byIndex); err != nil {
-		return nil, fmt.Errorf("%s: not a class index file like {\"0\": \"daisy\", ...}: %w", path, err)
-	}
-	names := make([]string, n)
-	for k, v := range byIndex {
-		i, err := strconv.Atoi(k)
-		if err != nil || i < 0 || i >= n {
-			return nil, fmt.Errorf("%s: key %q is not a class index below %d", path, k, n)
-		}
-		names[i] = v
-	}
-	for i, v := range names {
-		if v == "" {
-			return nil, fmt.Errorf("%s: no name for class %d of %d", path, i, n)
-		}
-	}
-	return names, nil
 }
 
 // predictionPrinter prints results as they come, as the tutorial's
