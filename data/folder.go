@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/resgo/resgo/internal/atomicfile"
 	"github.com/resgo/resgo/transform"
 )
 
@@ -405,10 +406,11 @@ func resolve(p string) (string, error) {
 }
 
 // copyFile copies the file from to the new file to, creating its folder.
-// The copy is written to a temporary file beside to (a hidden name, which
-// ImageFolder ignores) and renamed to to once complete, so that to is
+// The copy goes through atomicfile.Write: a temporary file beside to (a
+// hidden name, which ImageFolder ignores), synced and renamed to to once
+// complete, so that to is
 // either absent or whole; on error the temporary file is removed.
-func copyFile(from, to string) (err error) {
+func copyFile(from, to string) error {
 	fail := func(err error) error { return fmt.Errorf("copying %s to %s: %w", from, to, err) }
 	if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
 		return fail(err)
@@ -421,26 +423,10 @@ func copyFile(from, to string) (err error) {
 		return fail(err)
 	}
 	defer in.Close()
-	out, err := os.CreateTemp(filepath.Dir(to), "."+filepath.Base(to)+".tmp-*")
-	if err != nil {
-		return fail(err)
-	}
-	defer func() {
-		if err != nil {
-			out.Close()
-			os.Remove(out.Name())
-		}
-	}()
-	if _, err := io.Copy(out, in); err != nil {
-		return fail(err)
-	}
-	if err := out.Chmod(0o644); err != nil {
-		return fail(err)
-	}
-	if err := out.Close(); err != nil {
-		return fail(err)
-	}
-	if err := os.Rename(out.Name(), to); err != nil {
+	if err := atomicfile.Write(to, func(w io.Writer) error {
+		_, err := io.Copy(w, in)
+		return err
+	}); err != nil {
 		return fail(err)
 	}
 	return nil
