@@ -73,7 +73,7 @@ func (m *Image) RandomResizedCrop(size int, scale, ratio [2]float64, rng *rand.R
 		ratio = DefaultRatio
 	}
 	x, y, cw, ch := RandomResizedCropParams(m.W, m.H, scale, ratio, rng)
-	return m.Crop(x, y, cw, ch).Resize(size, size)
+	return m.regionResizeCrop(x, y, cw, ch, size, size, 0, 0, size, size)
 }
 
 // RandomHorizontalFlip mirrors the image in place with probability p, as

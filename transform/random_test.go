@@ -232,3 +232,17 @@ func TestAugmentRecipes(t *testing.T) {
 		t.Error("flip-only Apply did not flip")
 	}
 }
+
+// BenchmarkTrainTransform measures the tutorial's training transform on
+// one 500x375 RGB image (the size of a typical flower_photos photo):
+// RandomResizedCrop(224), RandomHorizontalFlip, ToTensor and Normalize.
+func BenchmarkTrainTransform(b *testing.B) {
+	m := randomImage(500, 375, 3, 1)
+	rng := rand.New(rand.NewPCG(1, 2))
+	dst := make([]float32, 3*224*224)
+	for b.Loop() {
+		out := m.RandomResizedCrop(224, DefaultScale, DefaultRatio, rng)
+		out.RandomHorizontalFlip(0.5, rng)
+		out.ToTensor(dst, ImageNet)
+	}
+}

@@ -26,18 +26,18 @@ func NewImage(w, h, c int) *Image {
 // outside the image are black, as PIL's crop.
 func (m *Image) Crop(x, y, w, h int) *Image {
 	out := NewImage(w, h, m.C)
+	// Columns [x0, x1) of the crop lie inside the image.
+	x0, x1 := max(0, -x), min(w, m.W-x)
+	if x0 >= x1 {
+		return out
+	}
+	c := m.C
 	for r := range h {
 		sy := y + r
 		if sy < 0 || sy >= m.H {
 			continue
 		}
-		for c := range w {
-			sx := x + c
-			if sx < 0 || sx >= m.W {
-				continue
-			}
-			copy(out.Pix[(r*w+c)*m.C:(r*w+c+1)*m.C], m.Pix[(sy*m.W+sx)*m.C:])
-		}
+		copy(out.Pix[(r*w+x0)*c:(r*w+x1)*c], m.Pix[(sy*m.W+x+x0)*c:])
 	}
 	return out
 }
@@ -105,6 +105,14 @@ func (m *Image) Resize(w, h int) *Image {
 // side of a 1x60000 image enlarged to 256 makes 256x15360000 pixels) then
 // costs what the crop does, not gigabytes.
 func (m *Image) resizeCrop(w, h, x, y, cw, ch int) *Image {
+	return m.regionResizeCrop(0, 0, m.W, m.H, w, h, x, y, cw, ch)
+}
+
+// regionResizeCrop is resizeCrop of the sw x sh region of m at (sx, sy),
+// which must lie inside m: m.Crop(sx, sy, sw, sh).resizeCrop(w, h, x, y,
+// cw, ch) without copying the region first (RandomResizedCrop's crop then
+// resize).
+func (m *Image) regionResizeCrop(sx, sy, sw, sh, w, h, x, y, cw, ch int) *Image {
 	out := NewImage(cw, ch, m.C)
 	// The part of the crop inside the resized image; the rest stays black.
 	x0, x1 := max(x, 0), min(x+cw, w)
@@ -113,57 +121,97 @@ func (m *Image) resizeCrop(w, h, x, y, cw, ch int) *Image {
 		return out
 	}
 	c := m.C
+	// srcRow returns row r of the region, from its first column.
+	srcRow := func(r int) []uint8 { return m.Pix[((sy+r)*m.W+sx)*c : ((sy+r)*m.W+sx+sw)*c] }
 	// Input rows [r0, r1) feed output rows [y0, y1).
 	r0, r1 := y0, y1
 	var vStarts []int
 	var vWeights [][]int32
-	if h != m.H {
-		vStarts, vWeights = filterWeights(m.H, h, y0, y1)
+	if h != sh {
+		vStarts, vWeights = filterWeights(sh, h, y0, y1)
 		r0, r1 = vStarts[0], 0
 		for i, s := range vStarts {
 			r0, r1 = min(r0, s), max(r1, s+len(vWeights[i]))
 		}
 	}
 	// mid: rows [r0, r1) after the horizontal pass, columns [x0, x1).
-	mw := x1 - x0
-	mid := make([]uint8, (r1-r0)*mw*c)
-	if w != m.W {
-		hStarts, hWeights := filterWeights(m.W, w, x0, x1)
+	stride := (x1 - x0) * c
+	mid := make([]uint8, (r1-r0)*stride)
+	if w != sw {
+		hStarts, hWeights := filterWeights(sw, w, x0, x1)
 		for r := r0; r < r1; r++ {
-			src := m.Pix[r*m.W*c:]
-			dst := mid[(r-r0)*mw*c:]
-			for j := range mw {
-				for k := range c {
-					acc := int32(1 << (precisionBits - 1))
-					for i, wt := range hWeights[j] {
-						acc += int32(src[(hStarts[j]+i)*c+k]) * wt
-					}
-					dst[j*c+k] = clip8(acc)
-				}
-			}
+			resampleRow(mid[(r-r0)*stride:(r-r0+1)*stride], srcRow(r), hStarts, hWeights, c)
 		}
 	} else {
 		for r := r0; r < r1; r++ {
-			copy(mid[(r-r0)*mw*c:(r-r0+1)*mw*c], m.Pix[(r*m.W+x0)*c:])
+			copy(mid[(r-r0)*stride:(r-r0+1)*stride], srcRow(r)[x0*c:])
 		}
 	}
-	stride := mw * c
+	// The vertical pass adds whole weighted rows into acc, reading mid
+	// in order.
+	acc := make([]int32, stride)
 	for oy := y0; oy < y1; oy++ {
 		dst := out.Pix[((oy-y)*cw+(x0-x))*c:][:stride]
-		if h == m.H {
+		if h == sh {
 			copy(dst, mid[(oy-r0)*stride:])
 			continue
 		}
-		start, weights := vStarts[oy-y0], vWeights[oy-y0]
-		for i := range stride {
-			acc := int32(1 << (precisionBits - 1))
-			for j, wt := range weights {
-				acc += int32(mid[(start-r0+j)*stride+i]) * wt
+		for i := range acc {
+			acc[i] = 1 << (precisionBits - 1)
+		}
+		start := vStarts[oy-y0]
+		for j, wt := range vWeights[oy-y0] {
+			row := mid[(start-r0+j)*stride:][:len(acc)]
+			for i, v := range row {
+				acc[i] += int32(v) * wt
 			}
-			dst[i] = clip8(acc)
+		}
+		for i, a := range acc {
+			dst[i] = clip8(a)
 		}
 	}
 	return out
+}
+
+// resampleRow writes into dst the horizontal pass of PIL's filter over one
+// row of c-channel pixels: output pixel j is the weights[j]-weighted sum
+// of the input pixels from starts[j] on, each channel on its own.
+func resampleRow(dst, src []uint8, starts []int, weights [][]int32, c int) {
+	const half = 1 << (precisionBits - 1)
+	switch c {
+	case 1:
+		for j, ws := range weights {
+			s := src[starts[j]:][:len(ws)]
+			acc := int32(half)
+			for i, wt := range ws {
+				acc += int32(s[i]) * wt
+			}
+			dst[j] = clip8(acc)
+		}
+	case 3:
+		for j, ws := range weights {
+			s := src[starts[j]*3:][:3*len(ws)]
+			a0, a1, a2 := int32(half), int32(half), int32(half)
+			for i, wt := range ws {
+				p := s[3*i : 3*i+3]
+				a0 += int32(p[0]) * wt
+				a1 += int32(p[1]) * wt
+				a2 += int32(p[2]) * wt
+			}
+			d := dst[3*j : 3*j+3]
+			d[0], d[1], d[2] = clip8(a0), clip8(a1), clip8(a2)
+		}
+	default:
+		for j, ws := range weights {
+			for k := range c {
+				acc := int32(half)
+				for i, wt := range ws {
+					acc += int32(src[(starts[j]+i)*c+k]) * wt
+				}
+				dst[j*c+k] = clip8(acc)
+			}
+		}
+	}
 }
 
 // PIL's fixed point for 8-bit images: coefficients carry 22 fraction bits.
@@ -236,15 +284,26 @@ func (m *Image) ToTensor(dst []float32, n Normalization) {
 		panic(fmt.Sprintf("transform.ToTensor: %d values for a %dx%dx%d image", len(dst), m.C, m.H, m.W))
 	}
 	plane := m.H * m.W
+	var lut [256]float32
 	for c := range m.C {
 		mean, std := float32(0), float32(1)
 		if len(n.Mean) > 0 {
 			mean, std = n.Mean[c%len(n.Mean)], n.Std[c%len(n.Std)]
 		}
+		// Each of the 256 pixel values maps to one float: computing them
+		// once gives the same values as computing them per pixel.
+		for v := range lut {
+			lut[v] = (float32(v)/255 - mean) / std
+		}
 		out := dst[c*plane : (c+1)*plane]
-		for i := range plane {
-			v := float32(m.Pix[i*m.C+c]) / 255
-			out[i] = (v - mean) / std
+		if m.C == 1 {
+			for i, p := range m.Pix[:plane] {
+				out[i] = lut[p]
+			}
+			continue
+		}
+		for i := range out {
+			out[i] = lut[m.Pix[i*m.C+c]]
 		}
 	}
 }
