@@ -8,6 +8,7 @@ package dnnl
 import "C"
 
 import (
+	"fmt"
 	"unsafe"
 
 	"github.com/resgo/resgo/backend"
@@ -50,6 +51,11 @@ func (s *state) checkConv(x *tensor.Tensor, wShape []int, p backend.ConvParams) 
 // convFwdDesc initializes a forward convolution descriptor with layouts
 // chosen by oneDNN for the data and weights.
 func (s *state) convFwdDesc(xs, ws, ys []int, p backend.ConvParams, bias bool, prop C.dnnl_prop_kind_t) C.dnnl_convolution_desc_t {
+	return s.convFwdDescAlg(xs, ws, ys, p, bias, prop, C.dnnl_convolution_direct)
+}
+
+// convFwdDescAlg is convFwdDesc with the algorithm alg.
+func (s *state) convFwdDescAlg(xs, ws, ys []int, p backend.ConvParams, bias bool, prop C.dnnl_prop_kind_t, alg C.dnnl_alg_kind_t) C.dnnl_convolution_desc_t {
 	g := geomOf(p)
 	src, wei, dst := s.anyDesc(xs), s.anyDesc(convWeightDims(ws, p.Groups)), s.anyDesc(ys)
 	var bmd *C.dnnl_memory_desc_t
@@ -57,7 +63,7 @@ func (s *state) convFwdDesc(xs, ws, ys []int, p backend.ConvParams, bias bool, p
 		bmd = s.plain(ws[:1]).c
 	}
 	var d C.dnnl_convolution_desc_t
-	s.check(C.dnnl_dilated_convolution_forward_desc_init(&d, prop, C.dnnl_convolution_direct,
+	s.check(C.dnnl_dilated_convolution_forward_desc_init(&d, prop, alg,
 		&src, &wei, bmd, &dst, &g.strides[0], &g.dilates[0], &g.padL[0], &g.padR[0]), "dnnl_dilated_convolution_forward_desc_init")
 	return d
 }
@@ -101,18 +107,31 @@ func (s *state) conv2D(y, x, w, b *tensor.Tensor, p backend.ConvParams, e backen
 		defer C.dnnl_primitive_attr_destroy(attr)
 		pd := s.primDesc(unsafe.Pointer(&d), attr, nil)
 		defer C.dnnl_primitive_desc_destroy(pd)
-		pr := &prim{}
-		args := []arg{
-			{C.DNNL_ARG_SRC, query(pd, C.dnnl_query_src_md, 0)},
-			{C.DNNL_ARG_WEIGHTS, query(pd, C.dnnl_query_weights_md, 0)},
+		pr, args := s.convFwdPrim(pd, b != nil)
+		if !e.Inference || s.convAlgo == ConvDirect || !winogradShape(w.Shape(), p) {
+			return pr
 		}
-		if b != nil {
-			args = append(args, arg{C.DNNL_ARG_BIAS, query(pd, C.dnnl_query_weights_md, 1)})
+		wpd := s.tryWinograd(x.Shape(), w.Shape(), ys, p, b != nil, attr)
+		if wpd == nil {
+			return pr
 		}
-		args = append(args, arg{C.DNNL_ARG_DST, query(pd, C.dnnl_query_dst_md, 0)})
-		pr = s.newPrim(pd, args...)
-		pr.src, pr.weights, pr.dst = args[0].md, args[1].md, args[len(args)-1].md
-		return pr
+		defer C.dnnl_primitive_desc_destroy(wpd)
+		wpr, wargs := s.convFwdPrim(wpd, b != nil)
+		c := ConvChoice{Shape: convShape(x.Shape(), w.Shape(), ys, p), DirectImpl: pr.impl, WinImpl: wpr.impl, Chose: ConvWinograd}
+		if s.convAlgo == ConvAuto {
+			c.Direct = s.timePrim(pr, args)
+			c.Winograd = s.timePrim(wpr, wargs) + s.timeReorder(pr.src, wpr.src) + s.timeReorder(wpr.dst, pr.dst)
+			if c.Direct <= c.Winograd {
+				c.Chose = ConvDirect
+			}
+		}
+		s.tuned = append(s.tuned, c)
+		if c.Chose == ConvDirect {
+			C.rg_op_free(wpr.op)
+			return pr
+		}
+		C.rg_op_free(pr.op)
+		return wpr
 	})
 
 	xd := s.input(x, pr.src, 0)
@@ -141,6 +160,28 @@ func (s *state) conv2D(y, x, w, b *tensor.Tensor, p backend.ConvParams, e backen
 	} else {
 		s.exec(pr, ptr(xd), ptr(wd), ptr(y.Storage()))
 	}
+}
+
+// convFwdPrim creates the forward convolution primitive of pd and returns
+// it with its arguments.
+func (s *state) convFwdPrim(pd C.dnnl_primitive_desc_t, bias bool) (*prim, []arg) {
+	args := []arg{
+		{C.DNNL_ARG_SRC, query(pd, C.dnnl_query_src_md, 0)},
+		{C.DNNL_ARG_WEIGHTS, query(pd, C.dnnl_query_weights_md, 0)},
+	}
+	if bias {
+		args = append(args, arg{C.DNNL_ARG_BIAS, query(pd, C.dnnl_query_weights_md, 1)})
+	}
+	args = append(args, arg{C.DNNL_ARG_DST, query(pd, C.dnnl_query_dst_md, 0)})
+	pr := s.newPrim(pd, args...)
+	pr.src, pr.weights, pr.dst = args[0].md, args[1].md, args[len(args)-1].md
+	return pr, args
+}
+
+// convShape names a convolution's shape as oneDNN's verbose mode does.
+func convShape(xs, ws, ys []int, p backend.ConvParams) string {
+	return fmt.Sprintf("mb%d_ic%doc%d_ih%doh%dkh%dsh%dph%d_iw%dow%dkw%dsw%dpw%d",
+		xs[0], xs[1], ys[1], xs[2], ys[2], ws[2], p.Stride[0], p.Pad[0], xs[3], ys[3], ws[3], p.Stride[1], p.Pad[1])
 }
 
 // conv2DBackwardData implements Backend.Conv2DBackwardData.

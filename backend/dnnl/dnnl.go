@@ -91,12 +91,17 @@ func New(threads int) (*Backend, error) {
 	if threads < 1 {
 		threads = backend.DefaultThreads()
 	}
+	convAlgo, err := convAlgoFromEnv()
+	if err != nil {
+		return nil, err
+	}
 	s := &state{
-		work:    make(chan func(*state)),
-		done:    make(chan any),
-		threads: threads,
-		prims:   map[opKey]*prim{},
-		weights: map[weightKey]*weightCopy{},
+		convAlgo: convAlgo,
+		work:     make(chan func(*state)),
+		done:     make(chan any),
+		threads:  threads,
+		prims:    map[opKey]*prim{},
+		weights:  map[weightKey]*weightCopy{},
 	}
 	s.nthreads.Store(int64(threads))
 	started := make(chan error)
@@ -193,6 +198,9 @@ type state struct {
 	// Reorders run so far, and those between two blocked layouts: tests
 	// check that activations flow between layers without conversions.
 	reorders, blockedReorders int
+
+	convAlgo string       // RESGO_CONV: ConvDirect, ConvAuto or ConvWinograd
+	tuned    []ConvChoice // the autotuner's decisions, in order
 
 	// op and operands name the operation in progress for error messages.
 	op       string

@@ -57,11 +57,15 @@ func Version() string {
 
 // Describe returns the library and the instruction set the backend runs
 // on, for bug reports and benchmark records: "oneDNN 2.6.3, ISA AVX2
-// (DNNL_MAX_CPU_ISA=AVX2)".
+// (DNNL_MAX_CPU_ISA=AVX2)", and the convolution algorithm where
+// RESGO_CONV chose one: ", RESGO_CONV=auto".
 func (b *Backend) Describe() string {
 	s := fmt.Sprintf("oneDNN %s, ISA %s", Version(), ISA())
 	if v := os.Getenv("DNNL_MAX_CPU_ISA"); v != "" {
 		s += fmt.Sprintf(" (DNNL_MAX_CPU_ISA=%s)", v)
+	}
+	if b.s.convAlgo != ConvDirect {
+		s += ", RESGO_CONV=" + b.s.convAlgo
 	}
 	return s
 }

@@ -1,0 +1,136 @@
+//go:build cgo
+
+package dnnl
+
+/*
+#include "rg.h"
+*/
+import "C"
+
+import (
+	"fmt"
+	"os"
+	"time"
+	"unsafe"
+
+	"github.com/resgo/resgo/backend"
+)
+
+// Convolution algorithms for inference, chosen by RESGO_CONV:
+//
+//	direct    oneDNN's direct convolution only (the default): the same
+//	          arithmetic as PyTorch's, so logits agree to float rounding.
+//	auto      per layer shape, time the direct convolution and oneDNN's
+//	          Winograd F(4x4, 3x3) once, when the layer first runs, and keep
+//	          the faster (as PyTorch's cudnn.benchmark does on GPUs).
+//	          Winograd may want other activation layouts than the direct
+//	          form (nChw16c where the direct one takes nhwc): its time then
+//	          includes reordering its input and output.
+//	winograd  Winograd wherever oneDNN has it.
+//
+// oneDNN 2.6 has Winograd only for 3x3 stride-1 convolutions without
+// groups, and only with AVX-512; elsewhere every mode is direct. Winograd
+// computes the same convolution in fewer multiplications but rounds
+// differently: logits move by about 1e-5 relative (measured by
+// TestWinogradAccuracy). Training always runs direct: its backward passes
+// pair with the forward's layouts, and its parity with PyTorch is checked
+// to 1e-4.
+const (
+	ConvDirect   = "direct"
+	ConvAuto     = "auto"
+	ConvWinograd = "winograd"
+)
+
+// convAlgoFromEnv reads RESGO_CONV.
+func convAlgoFromEnv() (string, error) {
+	switch v := os.Getenv("RESGO_CONV"); v {
+	case "", ConvDirect:
+		return ConvDirect, nil
+	case ConvAuto, ConvWinograd:
+		return v, nil
+	default:
+		return "", fmt.Errorf("RESGO_CONV=%q: want direct, auto or winograd", v)
+	}
+}
+
+// ConvChoice records one convolution shape the autotuner measured.
+type ConvChoice struct {
+	Shape               string  // as oneDNN's verbose mode prints it: "mb1_ic64oc64_ih56oh56kh3sh1..."
+	Direct, Winograd    float64 // best of the timed runs, milliseconds (0: not timed)
+	DirectImpl, WinImpl string  // oneDNN's implementation names
+	Chose               string  // ConvDirect or ConvWinograd
+}
+
+// ConvChoices returns the autotuner's decisions so far, in the order the
+// shapes first ran (empty unless RESGO_CONV is auto or winograd).
+func (b *Backend) ConvChoices() []ConvChoice {
+	var out []ConvChoice
+	b.s.do(func(s *state) { out = append(out, s.tuned...) })
+	return out
+}
+
+// hasWinograd reports whether oneDNN runs kernels that have Winograd
+// convolutions: AVX-512 (avx512_core) and above.
+func hasWinograd() bool {
+	isa := C.dnnl_get_effective_cpu_isa()
+	return isa&C.dnnl_cpu_isa_avx512_core == C.dnnl_cpu_isa_avx512_core
+}
+
+// winogradShape reports whether oneDNN may have Winograd for a convolution
+// of p with weights of shape ws: 3x3, stride 1, no dilation, no groups.
+func winogradShape(ws []int, p backend.ConvParams) bool {
+	return ws[2] == 3 && ws[3] == 3 && p.Stride == [2]int{1, 1} && p.Dilation == [2]int{1, 1} && p.Groups == 1
+}
+
+// tryWinograd returns the primitive descriptor of the Winograd form of a
+// forward inference convolution, or nil where oneDNN has none. It may take
+// other activation layouts than the direct form (nChw16c where the direct
+// one takes nhwc): then the layers around it reorder. The caller destroys
+// it.
+func (s *state) tryWinograd(xs, ws, ys []int, p backend.ConvParams, bias bool, attr C.dnnl_primitive_attr_t) C.dnnl_primitive_desc_t {
+	d := s.convFwdDescAlg(xs, ws, ys, p, bias, C.dnnl_forward_inference, C.dnnl_convolution_winograd)
+	var pd C.dnnl_primitive_desc_t
+	if C.dnnl_primitive_desc_create(&pd, C.const_dnnl_op_desc_t(unsafe.Pointer(&d)), attr, s.ctx.engine, nil) != C.dnnl_success {
+		return nil
+	}
+	return pd
+}
+
+// timeReorder returns the best of a few reorders from one layout to
+// another, in milliseconds (0 when they are the same). The tests' reorder
+// counts do not include it.
+func (s *state) timeReorder(from, to *memDesc) float64 {
+	if from == to {
+		return 0
+	}
+	all, blocked := s.reorders, s.blockedReorders
+	defer func() { s.reorders, s.blockedReorders = all, blocked }()
+	src, dst := make([]float32, from.size/4), make([]float32, to.size/4)
+	return bestOf(func() { s.reorder(dst, to, src, from) })
+}
+
+// timePrim returns the best of a few runs of pr, in milliseconds, on
+// buffers of its own (zeros: the kernels' speed does not depend on values).
+func (s *state) timePrim(pr *prim, args []arg) float64 {
+	ptrs := make([]unsafe.Pointer, len(args))
+	for i, a := range args {
+		buf := make([]float32, a.md.size/4)
+		ptrs[i] = ptr(buf)
+	}
+	return bestOf(func() { s.exec(pr, ptrs...) })
+}
+
+// bestOf runs f once untimed (page faults, caches), then returns the
+// shortest of five timed runs in milliseconds.
+func bestOf(f func()) float64 {
+	f()
+	best := 0.0
+	for r := range 5 {
+		t0 := time.Now()
+		f()
+		if ms := float64(time.Since(t0).Nanoseconds()) / 1e6; r == 0 || ms < best {
+			best = ms
+		}
+	}
+	return best
+}
