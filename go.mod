@@ -8,9 +8,11 @@ require (
 	github.com/schollz/progressbar/v3 v3.19.1 // progress bars of training and evaluation
 	github.com/spf13/cobra v1.10.2 // the resgo command line
 	github.com/spf13/pflag v1.0.9 // cobra's flags: which ones a --resume gave explicitly
+	github.com/yalue/onnxruntime_go v1.27.0 // the onnx tests run the exported models in ONNX Runtime (cgo, test only)
 	golang.org/x/image v0.48.0 // BMP, TIFF and WebP decoders
 	golang.org/x/net v0.62.0 // netutil.LimitListener: resgo serve's bound on open connections
 	gonum.org/v1/plot v0.17.0 // PNG learning curves and confusion matrices
+	google.golang.org/protobuf v1.36.12 // ONNX models are protobuf messages (onnx/onnxpb, generated from onnx.proto)
 )
 
 require (
