@@ -2,9 +2,10 @@ module github.com/resgo/resgo
 
 go 1.26.0
 
-require github.com/nlpodyssey/gopickle v0.2.0 // pickle reader for PyTorch .pth files
+require github.com/nlpodyssey/gopickle v0.3.0 // pickle reader for PyTorch .pth files
 
 require (
+	codeberg.org/sbinet/npyio v0.14.0 // resgo embed's .npy files
 	github.com/schollz/progressbar/v3 v3.19.1 // progress bars of training and evaluation
 	github.com/spf13/cobra v1.10.2 // the resgo command line
 	github.com/spf13/pflag v1.0.9 // cobra's flags: which ones a --resume gave explicitly
@@ -28,4 +29,5 @@ require (
 	golang.org/x/sys v0.50.0 // indirect
 	golang.org/x/term v0.47.0 // indirect
 	golang.org/x/text v0.44.0 // indirect
+	gonum.org/v1/gonum v0.17.0 // indirect
 )
