@@ -223,9 +223,12 @@ func (g *graph) block(name, x string, convs []*nn.Conv2d, bns []*nn.BatchNorm2d,
 	if !plain {
 		identity := x
 		if ds != nil {
+			if len(ds.Layers) != 2 {
+				return "", fmt.Errorf("%s.downsample: %d layers, not a convolution and a batch norm", name, len(ds.Layers))
+			}
 			conv, ok1 := ds.Layers[0].Module.(*nn.Conv2d)
 			bn, ok2 := ds.Layers[1].Module.(*nn.BatchNorm2d)
-			if len(ds.Layers) != 2 || !ok1 || !ok2 {
+			if !ok1 || !ok2 {
 				return "", fmt.Errorf("%s.downsample: not a convolution and a batch norm", name)
 			}
 			if identity, err = g.conv(name+".downsample.0", x, conv); err != nil {
