@@ -2,15 +2,18 @@ module github.com/resgo/resgo
 
 go 1.26.0
 
-require github.com/nlpodyssey/gopickle v0.2.0 // pickle reader for PyTorch .pth files
+require github.com/nlpodyssey/gopickle v0.3.0 // pickle reader for PyTorch .pth files
 
 require (
+	codeberg.org/sbinet/npyio v0.14.0 // resgo embed's .npy files
 	github.com/schollz/progressbar/v3 v3.19.1 // progress bars of training and evaluation
 	github.com/spf13/cobra v1.10.2 // the resgo command line
 	github.com/spf13/pflag v1.0.9 // cobra's flags: which ones a --resume gave explicitly
+	github.com/yalue/onnxruntime_go v1.27.0 // the onnx tests run the exported models in ONNX Runtime (cgo, test only)
 	golang.org/x/image v0.48.0 // BMP, TIFF and WebP decoders
 	golang.org/x/net v0.62.0 // netutil.LimitListener: resgo serve's bound on open connections
 	gonum.org/v1/plot v0.17.0 // PNG learning curves and confusion matrices
+	google.golang.org/protobuf v1.36.12 // ONNX models are protobuf messages (onnx/onnxpb, generated from onnx.proto)
 )
 
 require (
@@ -26,4 +29,5 @@ require (
 	golang.org/x/sys v0.50.0 // indirect
 	golang.org/x/term v0.47.0 // indirect
 	golang.org/x/text v0.44.0 // indirect
+	gonum.org/v1/gonum v0.17.0 // indirect
 )

@@ -74,3 +74,37 @@ func ExampleLoad() {
 	// class: stripes      prob: 0.91
 	// class: square       prob: 0.08
 }
+
+// Embed images: the pooled features a ResNet's fc layer takes, for image
+// search or a classifier of your own on top (64 values per image for
+// ResNet-20, 512 for ResNet-18, 2048 for ResNet-50). Here an untrained
+// ResNet-20 and two generated images; use predict.Load for a model file.
+func ExampleClassifier_Embed() {
+	b, err := backend.Default()
+	if err != nil {
+		log.Fatal(err)
+	}
+	m, err := resnet.New(b, "resnet20", resnet.Options{IncludeTop: true, NumClasses: 4, Seed: 1})
+	if err != nil {
+		log.Fatal(err)
+	}
+	clf, err := predict.New(m, shapes.Names, transform.Preset{ResizeSize: 36, CropSize: 32, Channels: 3, Norm: transform.ImageNet})
+	if err != nil {
+		log.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(1, 1))
+	var images []*transform.Image
+	for i := range 2 {
+		images = append(images, transform.FromImage(shapes.Draw(i, 48, r), 3))
+	}
+	embs, err := clf.Embed(images, []string{"disc", "square"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, e := range embs {
+		fmt.Printf("%s: %d features\n", e.Image, len(e.Features))
+	}
+	// Output:
+	// disc: 64 features
+	// square: 64 features
+}

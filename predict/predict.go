@@ -104,7 +104,7 @@ func (c *Classifier) Classify(images []*transform.Image, names []string, k int) 
 	var results []Result
 	for start := 0; start < len(images); start += batch {
 		end := min(start+batch, len(images)) // the last, partial batch too
-		logits, err := c.forward(images[start:end])
+		logits, err := c.forward(images[start:end], false)
 		if err != nil {
 			return nil, err
 		}
@@ -126,6 +126,27 @@ func (c *Classifier) Classify(images []*transform.Image, names []string, k int) 
 // error from emit or from the model stops the stream. It returns the
 // number of images classified.
 func (c *Classifier) ClassifyStream(names []string, k int, load func(name string) (*transform.Image, error), skip func(name string, err error), emit func(Result) error) (int, error) {
+	return c.stream(names, load, skip, func(images []*transform.Image, loaded []string) (int, error) {
+		results, err := c.Classify(images, loaded, k)
+		if err != nil {
+			return 0, err
+		}
+		for _, r := range results {
+			if err := emit(r); err != nil {
+				return 0, err
+			}
+		}
+		return len(results), nil
+	})
+}
+
+// stream loads the images of names a batch (Batch images) at a time and
+// passes each batch to run, which returns how many images it is done
+// with; a name that load fails on goes to skip (which may be nil) and is
+// left out. The decoded images are dropped after their batch. It returns
+// the number of images done.
+func (c *Classifier) stream(names []string, load func(name string) (*transform.Image, error), skip func(name string, err error),
+	run func(images []*transform.Image, loaded []string) (int, error)) (int, error) {
 	batch := c.batchSize()
 	images := make([]*transform.Image, 0, batch)
 	loaded := make([]string, 0, batch)
@@ -134,19 +155,11 @@ func (c *Classifier) ClassifyStream(names []string, k int, load func(name string
 		if len(images) == 0 {
 			return nil
 		}
-		results, err := c.Classify(images, loaded, k)
+		n, err := run(images, loaded)
 		clear(images) // drop the decoded images before the next batch
 		images, loaded = images[:0], loaded[:0]
-		if err != nil {
-			return err
-		}
-		for _, r := range results {
-			if err := emit(r); err != nil {
-				return err
-			}
-		}
-		done += len(results)
-		return nil
+		done += n
+		return err
 	}
 	for _, name := range names {
 		im, err := load(name)
@@ -166,8 +179,9 @@ func (c *Classifier) ClassifyStream(names []string, k int, load func(name string
 	return done, flush()
 }
 
-// forward preprocesses a batch and returns its logits, row by row.
-func (c *Classifier) forward(images []*transform.Image) ([]float32, error) {
+// forward preprocesses a batch and returns its logits, row by row, or
+// with features set its pooled features (the input of fc).
+func (c *Classifier) forward(images []*transform.Image, features bool) ([]float32, error) {
 	h, w := c.Pre.OutputSize(images[0].W, images[0].H)
 	ch := c.Pre.Channels
 	for _, im := range images[1:] {
@@ -183,7 +197,12 @@ func (c *Classifier) forward(images []*transform.Image) ([]float32, error) {
 	var out []float32
 	b := c.Model.Backend()
 	err := backend.Do(b, func() {
-		y := c.Model.Forward(&c.x)
+		var y *tensor.Tensor
+		if features {
+			y = c.Model.Features(&c.x)
+		} else {
+			y = c.Model.Forward(&c.x)
+		}
 		out = append([]float32(nil), backend.Values(b, y)...)
 	})
 	if err != nil {
