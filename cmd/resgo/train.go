@@ -27,7 +27,7 @@ func trainCmd() *cobra.Command {
 	var (
 		dataDir, valDir, transfer string
 		valSplit                  float64
-		resume, quiet             bool
+		resume, quiet, nesterov   bool
 		size                      int
 	)
 	cmd := &cobra.Command{
@@ -89,6 +89,7 @@ Frozen parts run their BN on running statistics and do not update them.`,
 				return err
 			}
 			cfg.Transfer = t
+			cfg.NoNesterov = !nesterov
 			open := data.OpenOptions{ValDir: valDir, ValSplit: valSplit, Seed: cfg.Seed}
 			if cfg.Workers < 0 || cfg.Workers > train.MaxWorkers {
 				return fmt.Errorf("--workers %d: want 0 (one per CPU) to %d", cfg.Workers, train.MaxWorkers)
@@ -230,10 +231,11 @@ Frozen parts run their BN on running statistics and do not update them.`,
 	f.IntVar(&cfg.Batch, "batch", cfg.Batch, "batch size")
 	f.StringVar(&cfg.Optimizer, "optimizer", cfg.Optimizer, "adam, adamw or sgd")
 	f.Float64Var(&cfg.LR, "lr", cfg.LR, "learning rate")
-	f.Float64Var(&cfg.Momentum, "momentum", cfg.Momentum, "SGD momentum (Nesterov)")
+	f.Float64Var(&cfg.Momentum, "momentum", cfg.Momentum, "SGD momentum")
 	f.Float64Var(&cfg.WeightDecay, "weight-decay", 0, "weight decay")
-	f.StringVar(&cfg.Schedule, "schedule", cfg.Schedule, "learning-rate schedule: constant, step or cosine")
-	f.IntVar(&cfg.WarmupSteps, "warmup", 0, "linear warmup steps")
+	f.StringVar(&cfg.Schedule, "schedule", cfg.Schedule, "learning-rate schedule: constant, step (StepLR), multistep (MultiStepLR), cosine (CosineAnnealingLR, per step) or plateau (ReduceLROnPlateau on the validation loss)")
+	f.IntVar(&cfg.WarmupSteps, "warmup", 0, "linear warmup steps (torchvision's LinearLR from 0.01 x lr)")
+	addRecipeFlags(f, &cfg, &nesterov)
 	f.Float64Var(&cfg.LabelSmoothing, "label-smoothing", 0, "label smoothing of the loss")
 	f.Uint64Var(&cfg.Seed, "seed", 0, "seed of the initialization, split, shuffling and augmentation")
 	f.IntVar(&cfg.Workers, "workers", 0, "image decoding goroutines (default: one per CPU)")
@@ -265,6 +267,18 @@ func resumeFlags(fs *pflag.FlagSet, st *train.State) (notices []string, err erro
 		{"schedule", saved.Schedule},
 		{"warmup", strconv.Itoa(saved.WarmupSteps)},
 		{"label-smoothing", ff(saved.LabelSmoothing)},
+		{"clip-grad", ff(saved.ClipGrad)},
+		{"model-ema", strconv.FormatBool(saved.ModelEMA)},
+		{"model-ema-decay", ff(saved.ModelEMADecay)},
+		{"decay-epochs", strconv.Itoa(saved.StepEpochs)},
+		{"decay-rate", ff(saved.Gamma)},
+		{"decay-milestones", intList(saved.Milestones)},
+		{"min-lr", ff(saved.MinLR)},
+		{"warmup-epochs", strconv.Itoa(saved.WarmupEpochs)},
+		{"patience-epochs", strconv.Itoa(saved.PlateauPatience)},
+		{"nesterov", strconv.FormatBool(!saved.NoNesterov)},
+		{"backbone-lr-scale", ff(saved.BackboneLRScale)},
+		{"patience", strconv.Itoa(saved.Patience)},
 		{"seed", strconv.FormatUint(saved.Seed, 10)},
 		{"small-stem", strconv.FormatBool(saved.SmallStem)},
 	}
@@ -320,6 +334,9 @@ var configFlags = map[string]string{
 	"Out": "out", "Epochs": "epochs", "Batch": "batch", "Optimizer": "optimizer", "LR": "lr",
 	"Momentum": "momentum", "WeightDecay": "weight-decay", "Schedule": "schedule", "WarmupSteps": "warmup",
 	"LabelSmoothing": "label-smoothing", "Transfer": "transfer", "Workers": "workers",
+	"ClipGrad": "clip-grad", "ModelEMADecay": "model-ema-decay", "StepEpochs": "decay-epochs", "Gamma": "decay-rate",
+	"Milestones": "decay-milestones", "MinLR": "min-lr", "WarmupEpochs": "warmup-epochs", "PlateauPatience": "patience-epochs",
+	"BackboneLRScale": "backbone-lr-scale", "Patience": "patience",
 	"Augment": "size", "Augment.ResizedCrop": "size", "Eval.ResizeSize": "size", "Eval.CropSize": "size",
 }
 

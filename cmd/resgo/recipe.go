@@ -1,0 +1,36 @@
+package main
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/spf13/pflag"
+
+	"github.com/resgo/resgo/train"
+)
+
+// addRecipeFlags adds the flags of train.Recipe, named as timm's train.py
+// names them.
+func addRecipeFlags(f *pflag.FlagSet, cfg *train.Config, nesterov *bool) {
+	f.Float64Var(&cfg.ClipGrad, "clip-grad", 0, "clip the gradients' global L2 norm to this before each step (torch.nn.utils.clip_grad_norm_); 0: no clipping")
+	f.BoolVar(&cfg.ModelEMA, "model-ema", false, "keep an exponential moving average of the weights and BN buffers (timm's ModelEmaV2), validated every epoch and written to ema.safetensors")
+	f.Float64Var(&cfg.ModelEMADecay, "model-ema-decay", train.DefaultEMADecay, "decay of the model EMA: ema = decay*ema + (1-decay)*model after every step")
+	f.IntVar(&cfg.StepEpochs, "decay-epochs", 0, "step schedule: epochs between decays (StepLR's step_size; 0: a third of the epochs)")
+	f.Float64Var(&cfg.Gamma, "decay-rate", cfg.Gamma, "step, multistep and plateau schedules: factor of each decay (gamma)")
+	f.IntSliceVar(&cfg.Milestones, "decay-milestones", nil, "multistep schedule: epochs at which the rate decays, such as 30,60,80")
+	f.Float64Var(&cfg.MinLR, "min-lr", 0, "cosine schedule: the final rate (eta_min); plateau: the lowest rate")
+	f.IntVar(&cfg.WarmupEpochs, "warmup-epochs", 0, "linear warmup over this many epochs (added to --warmup steps)")
+	f.IntVar(&cfg.PlateauPatience, "patience-epochs", train.DefaultPlateauPatience, "plateau schedule: epochs without a lower validation loss before the rate decays")
+	f.BoolVar(nesterov, "nesterov", true, "SGD: Nesterov momentum (timm's sgd); --nesterov=false for plain momentum")
+	f.Float64Var(&cfg.BackboneLRScale, "backbone-lr-scale", 1, "learning rate of every parameter but the fc head's, times the learning rate (such as 0.1 for a pretrained backbone)")
+	f.IntVar(&cfg.Patience, "patience", 0, "stop when the validation loss has not improved for this many epochs (0: never)")
+}
+
+// intList formats a list of ints as pflag's IntSlice does: [1,2,3].
+func intList(v []int) string {
+	s := make([]string, len(v))
+	for i, x := range v {
+		s[i] = strconv.Itoa(x)
+	}
+	return "[" + strings.Join(s, ",") + "]"
+}

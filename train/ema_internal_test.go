@@ -1,0 +1,111 @@
+package train
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"sync"
+	"testing"
+)
+
+// Parity with timm's ModelEmaV2 update as torch 1.13 computes it: fixtures
+// made by scripts/make_recipe_fixtures.py at test time.
+
+type recipeFixture struct {
+	Torch string `json:"torch"`
+	EMA   []struct {
+		Decay  float64     `json:"decay"`
+		EMA0   []float64   `json:"ema0"`
+		Models [][]float64 `json:"models"`
+		Steps  [][]float64 `json:"steps"`
+	} `json:"ema"`
+	EMACounter []struct {
+		Decay  float64 `json:"decay"`
+		Start  int64   `json:"start"`
+		Models []int64 `json:"models"`
+		Steps  []int64 `json:"steps"`
+	} `json:"ema_counter"`
+}
+
+var (
+	recipeOnce sync.Once
+	recipeData *recipeFixture
+	recipeErr  error
+	recipeSkip bool
+)
+
+// loadRecipeFixture runs the fixture script once; it skips the test when
+// /usr/bin/python3 cannot import torch, unless CI=true or
+// RESGO_REQUIRE_TORCH=1.
+func loadRecipeFixture(t *testing.T) *recipeFixture {
+	t.Helper()
+	recipeOnce.Do(func() {
+		if err := exec.Command("/usr/bin/python3", "-c", "import torch").Run(); err != nil {
+			recipeErr, recipeSkip = fmt.Errorf("/usr/bin/python3 cannot import torch (Debian's python3-torch): %v", err), true
+			return
+		}
+		out, err := exec.Command("/usr/bin/python3", "../scripts/make_recipe_fixtures.py").Output()
+		if err != nil {
+			if ee, ok := err.(*exec.ExitError); ok {
+				err = fmt.Errorf("%v\n%s", err, ee.Stderr)
+			}
+			recipeErr = fmt.Errorf("make_recipe_fixtures.py failed: %v", err)
+			return
+		}
+		var f recipeFixture
+		if err := json.Unmarshal(out, &f); err != nil {
+			recipeErr = fmt.Errorf("make_recipe_fixtures.py output: %v", err)
+			return
+		}
+		recipeData = &f
+	})
+	if recipeErr != nil {
+		if !recipeSkip || os.Getenv("CI") == "true" || os.Getenv("RESGO_REQUIRE_TORCH") == "1" {
+			t.Fatal(recipeErr)
+		}
+		t.Skip(recipeErr)
+	}
+	return recipeData
+}
+
+func TestTorchEMAUpdate(t *testing.T) {
+	f := loadRecipeFixture(t)
+	n, exact := 0, 0
+	for _, c := range f.EMA {
+		ema := make([]float32, len(c.EMA0))
+		for i, v := range c.EMA0 {
+			ema[i] = float32(v)
+		}
+		for step, m := range c.Models {
+			src := make([]float32, len(m))
+			for i, v := range m {
+				src[i] = float32(v)
+			}
+			emaBlend(ema, src, c.Decay)
+			for i, got := range ema {
+				want := float32(c.Steps[step][i])
+				n++
+				if got == want {
+					exact++
+				} else if math.Abs(float64(got-want)) > 1e-6*math.Abs(float64(want)) {
+					t.Errorf("decay %v, step %d, [%d]: %v, torch %v", c.Decay, step, i, got, want)
+				}
+			}
+		}
+	}
+	t.Logf("%d values from torch %s, %d bit-identical", n, f.Torch, exact)
+	if exact != n {
+		t.Errorf("%d of %d values differ from torch's in the last bit", n-exact, n)
+	}
+	for _, c := range f.EMACounter {
+		v := c.Start
+		for step, m := range c.Models {
+			v = emaCount(v, m, c.Decay)
+			if v != c.Steps[step] {
+				t.Errorf("num_batches_tracked, decay %v, step %d: %d, timm/torch %d", c.Decay, step, v, c.Steps[step])
+			}
+		}
+	}
+}
