@@ -54,6 +54,8 @@ type Recipe struct {
 	// Patience stops the training when the validation loss has not
 	// improved for this many epochs (0: never).
 	Patience int `json:"patience,omitempty"`
+	// Mix mixes the training batches by mixup or cutmix (mix.go).
+	Mix
 }
 
 // EMAFile is the checkpoint of the EMA weights (weights and metadata, as
@@ -103,6 +105,12 @@ func (c *Config) validateRecipe() error {
 		return bad("Milestones", "[]", "the multistep schedule needs its milestones (epochs)")
 	case (c.Schedule == "multistep" || c.Schedule == "plateau") && (!finite(c.Gamma) || c.Gamma <= 0 || c.Gamma >= 1 && c.Schedule == "plateau"):
 		return bad("Gamma", c.Gamma, "want a finite decay factor above 0 (below 1 for plateau)")
+	}
+	if p := c.Augment.ReProb; !(p >= 0 && p <= 1) {
+		return bad("Augment.ReProb", p, "want a probability in [0, 1]")
+	}
+	if err := r.Mix.validate(); err != nil {
+		return err
 	}
 	for _, m := range r.Milestones {
 		if m < 1 || m > MaxEpochs {

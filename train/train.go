@@ -146,7 +146,8 @@ type Trainer struct {
 	fresh   bool // a new run (New), whose output folder Run has not prepared yet
 	ema     *EMA // the model EMA (Recipe.ModelEMA), or nil
 
-	dlogits tensor.Tensor
+	dlogits  tensor.Tensor
+	dlogits2 tensor.Tensor // the reversed labels' gradient, when mixing (mix.go)
 }
 
 // Files written in the output folder.
@@ -703,8 +704,9 @@ func (t *Trainer) trainEpoch(ctx context.Context, loader *data.Loader) (interrup
 		var loss float64
 		var correct int
 		err := backend.Do(t.b, func() {
+			mix := t.mixBatch(batch)
 			logits := t.model.Forward(batch.X)
-			loss = t.b.SoftmaxCrossEntropy(&t.dlogits, logits, batch.Labels, float32(c.LabelSmoothing))
+			loss = t.mixedLoss(&t.dlogits, logits, batch.Labels, mix.Lam, float32(c.LabelSmoothing))
 			correct = countCorrect(backend.Values(t.b, logits), batch.Labels)
 			t.model.Backward(&t.dlogits, false)
 		})

@@ -134,7 +134,7 @@ func (m *Image) RandomCrop(size, pad int, rng *rand.Rand) *Image {
 // Augment describes a random training transform: one geometric step
 // (RandomResizedCrop when ResizedCrop > 0, else a padded RandomCrop when
 // Crop > 0, else none), then a random horizontal flip, then ToTensor and
-// normalization. Two recipes cover the usual cases: ImageNetTrain (the
+// normalization, then RandomErasing when ReProb > 0. Two recipes cover the usual cases: ImageNetTrain (the
 // tutorial's RandomResizedCrop(224) + RandomHorizontalFlip()) and
 // SmallImageTrain (pad, random crop and flip for CIFAR-style images).
 // Evaluation uses a Preset instead.
@@ -150,6 +150,9 @@ type Augment struct {
 	// FlipProb is the probability of a horizontal flip (0.5 in both
 	// recipes; 0: never).
 	FlipProb float64
+	// ReProb is the probability of RandomErasing after normalization
+	// (timm's --reprob; 0: never).
+	ReProb float64 `json:",omitempty"`
 }
 
 // ImageNetTrain is the tutorial's training transform: RandomResizedCrop(224)
@@ -197,6 +200,9 @@ func (a Augment) Apply(m *Image, rng *rand.Rand, dst []float32, norm Normalizati
 		m.RandomHorizontalFlip(a.FlipProb, rng)
 	}
 	m.ToTensor(dst, norm)
+	if a.ReProb > 0 {
+		RandomErasing(dst, m.C, m.H, m.W, a.ReProb, rng)
+	}
 }
 
 // Func returns Apply with the normalization norm bound, in the form a data

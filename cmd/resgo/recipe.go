@@ -11,7 +11,7 @@ import (
 
 // addRecipeFlags adds the flags of train.Recipe, named as timm's train.py
 // names them.
-func addRecipeFlags(f *pflag.FlagSet, cfg *train.Config, nesterov *bool) {
+func addRecipeFlags(f *pflag.FlagSet, cfg *train.Config, nesterov *bool, reprob *float64) {
 	f.Float64Var(&cfg.ClipGrad, "clip-grad", 0, "clip the gradients' global L2 norm to this before each step (torch.nn.utils.clip_grad_norm_); 0: no clipping")
 	f.BoolVar(&cfg.ModelEMA, "model-ema", false, "keep an exponential moving average of the weights and BN buffers (timm's ModelEmaV2), validated every epoch and written to ema.safetensors")
 	f.Float64Var(&cfg.ModelEMADecay, "model-ema-decay", train.DefaultEMADecay, "decay of the model EMA: ema = decay*ema + (1-decay)*model after every step")
@@ -24,6 +24,11 @@ func addRecipeFlags(f *pflag.FlagSet, cfg *train.Config, nesterov *bool) {
 	f.BoolVar(nesterov, "nesterov", true, "SGD: Nesterov momentum (timm's sgd); --nesterov=false for plain momentum")
 	f.Float64Var(&cfg.BackboneLRScale, "backbone-lr-scale", 1, "learning rate of every parameter but the fc head's, times the learning rate (such as 0.1 for a pretrained backbone)")
 	f.IntVar(&cfg.Patience, "patience", 0, "stop when the validation loss has not improved for this many epochs (0: never)")
+	f.Float64Var(reprob, "reprob", 0, "probability of torchvision's RandomErasing (scale 0.02-0.33, ratio 0.3-3.3, value 0) after normalization")
+	f.Float64Var(&cfg.MixupAlpha, "mixup", 0, "mixup alpha: mix each batch with itself reversed, lam ~ Beta(alpha, alpha), soft-target loss (timm's Mixup); 0: off")
+	f.Float64Var(&cfg.CutmixAlpha, "cutmix", 0, "cutmix alpha: paste a box of the reversed batch, area 1-lam, lam ~ Beta(alpha, alpha); 0: off")
+	f.Float64Var(&cfg.Mix.Prob, "mixup-prob", 1, "probability of mixing a batch when --mixup or --cutmix is on")
+	f.Float64Var(&cfg.SwitchProb, "mixup-switch-prob", 0.5, "probability of cutmix rather than mixup when both are on")
 }
 
 // intList formats a list of ints as pflag's IntSlice does: [1,2,3].

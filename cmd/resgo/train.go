@@ -28,6 +28,7 @@ func trainCmd() *cobra.Command {
 		dataDir, valDir, transfer string
 		valSplit                  float64
 		resume, quiet, nesterov   bool
+		reprob                    float64
 		size                      int
 	)
 	cmd := &cobra.Command{
@@ -170,6 +171,9 @@ Frozen parts run their BN on running statistics and do not update them.`,
 					cfg.SmallStem = true
 				}
 			}
+			if !resume {
+				cfg.Augment.ReProb = reprob
+			}
 			b, err := backend.Default()
 			if err != nil {
 				return err
@@ -235,7 +239,7 @@ Frozen parts run their BN on running statistics and do not update them.`,
 	f.Float64Var(&cfg.WeightDecay, "weight-decay", 0, "weight decay")
 	f.StringVar(&cfg.Schedule, "schedule", cfg.Schedule, "learning-rate schedule: constant, step (StepLR), multistep (MultiStepLR), cosine (CosineAnnealingLR, per step) or plateau (ReduceLROnPlateau on the validation loss)")
 	f.IntVar(&cfg.WarmupSteps, "warmup", 0, "linear warmup steps (torchvision's LinearLR from 0.01 x lr)")
-	addRecipeFlags(f, &cfg, &nesterov)
+	addRecipeFlags(f, &cfg, &nesterov, &reprob)
 	f.Float64Var(&cfg.LabelSmoothing, "label-smoothing", 0, "label smoothing of the loss")
 	f.Uint64Var(&cfg.Seed, "seed", 0, "seed of the initialization, split, shuffling and augmentation")
 	f.IntVar(&cfg.Workers, "workers", 0, "image decoding goroutines (default: one per CPU)")
@@ -279,6 +283,11 @@ func resumeFlags(fs *pflag.FlagSet, st *train.State) (notices []string, err erro
 		{"nesterov", strconv.FormatBool(!saved.NoNesterov)},
 		{"backbone-lr-scale", ff(saved.BackboneLRScale)},
 		{"patience", strconv.Itoa(saved.Patience)},
+		{"reprob", ff(saved.Augment.ReProb)},
+		{"mixup", ff(saved.MixupAlpha)},
+		{"cutmix", ff(saved.CutmixAlpha)},
+		{"mixup-prob", ff(saved.Mix.Prob)},
+		{"mixup-switch-prob", ff(saved.SwitchProb)},
 		{"seed", strconv.FormatUint(saved.Seed, 10)},
 		{"small-stem", strconv.FormatBool(saved.SmallStem)},
 	}
@@ -337,6 +346,7 @@ var configFlags = map[string]string{
 	"ClipGrad": "clip-grad", "ModelEMADecay": "model-ema-decay", "StepEpochs": "decay-epochs", "Gamma": "decay-rate",
 	"Milestones": "decay-milestones", "MinLR": "min-lr", "WarmupEpochs": "warmup-epochs", "PlateauPatience": "patience-epochs",
 	"BackboneLRScale": "backbone-lr-scale", "Patience": "patience",
+	"Augment.ReProb": "reprob", "Mix.MixupAlpha": "mixup", "Mix.CutmixAlpha": "cutmix", "Mix.Prob": "mixup-prob", "Mix.SwitchProb": "mixup-switch-prob",
 	"Augment": "size", "Augment.ResizedCrop": "size", "Eval.ResizeSize": "size", "Eval.CropSize": "size",
 }
 

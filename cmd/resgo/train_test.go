@@ -62,6 +62,9 @@ func TestTrainRefusesBadFlags(t *testing.T) {
 		{[]string{"--warmup-epochs", "5"}, "--warmup-epochs 5: want 0 to the number of epochs"},
 		{[]string{"--backbone-lr-scale", "-1"}, "--backbone-lr-scale -1: want a finite factor"},
 		{[]string{"--patience", "-2"}, "--patience -2: want 0 (no early stopping)"},
+		{[]string{"--reprob", "1.5"}, "--reprob 1.5: want a probability in [0, 1]"},
+		{[]string{"--mixup", "-1"}, "--mixup -1: want 0 to 1000"},
+		{[]string{"--mixup-prob", "2"}, "--mixup-prob 2: want 0 to 1"},
 		{[]string{"--label-smoothing", "1"}, "--label-smoothing 1: want 0 <= label smoothing < 1"},
 		{[]string{"--resume", "--overwrite"}, "give one of them"},
 	} {
