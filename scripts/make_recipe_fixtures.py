@@ -8,6 +8,11 @@ Run with Debian's interpreter (python3-torch 1.13):
 It prints JSON to stdout, or writes it to OUT.json when given:
 
   torch   the torch version
+  metrics logits [60, 7] and labels; top1 and top5 counts as timm's
+          accuracy(output, target, topk=(1, 5)) computes them (torch.topk),
+          and per-class precision, recall and F1 of the argmax predictions
+          (0 where undefined, scikit-learn's zero_division=0), written out
+          with torch ops
   ema     timm's ModelEmaV2 update, ema = decay*ema + (1-decay)*model, as
           its _update computes it on float32 tensors and on an int64
           num_batches_tracked (copy_ truncates): for each case, decay, the
@@ -40,6 +45,30 @@ def counter_cases():
     return out
 
 
+def metrics(gen):
+    logits = torch.randn(60, 7, generator=gen)
+    labels = torch.randint(0, 7, (60,), generator=gen)
+    labels[:8] = 6  # class 6 frequent; class 0 may be rare
+    _, pred = logits.topk(5, 1, True, True)
+    pred = pred.t()
+    correct = pred.eq(labels.reshape(1, -1).expand_as(pred))
+    top1 = int(correct[:1].reshape(-1).float().sum())
+    top5 = int(correct[:5].reshape(-1).float().sum())
+    am = logits.argmax(1)
+    prec, rec, f1 = [], [], []
+    for c in range(7):
+        tp = float(((am == c) & (labels == c)).sum())
+        npred = float((am == c).sum())
+        ntrue = float((labels == c).sum())
+        p = tp / npred if npred else 0.0
+        r = tp / ntrue if ntrue else 0.0
+        prec.append(p)
+        rec.append(r)
+        f1.append(2 * p * r / (p + r) if p + r else 0.0)
+    return {"logits": flat(logits), "labels": labels.tolist(), "classes": 7, "top1": top1, "top5": top5,
+            "precision": prec, "recall": rec, "f1": f1}
+
+
 def main():
     gen = torch.Generator().manual_seed(4321)
     cases = []
@@ -52,7 +81,7 @@ def main():
             ema.copy_(decay * ema + (1. - decay) * m)
             steps.append(flat(ema))
         cases.append({"decay": decay, "ema0": flat(ema0), "models": [flat(m) for m in models], "steps": steps})
-    out = {"torch": torch.__version__, "ema": cases, "ema_counter": counter_cases()}
+    out = {"torch": torch.__version__, "ema": cases, "ema_counter": counter_cases(), "metrics": metrics(gen)}
     text = json.dumps(out)
     if len(sys.argv) > 1:
         with open(sys.argv[1], "w") as f:

@@ -27,6 +27,16 @@ type recipeFixture struct {
 		Models []int64 `json:"models"`
 		Steps  []int64 `json:"steps"`
 	} `json:"ema_counter"`
+	Metrics struct {
+		Logits    []float64 `json:"logits"`
+		Labels    []int     `json:"labels"`
+		Classes   int       `json:"classes"`
+		Top1      int       `json:"top1"`
+		Top5      int       `json:"top5"`
+		Precision []float64 `json:"precision"`
+		Recall    []float64 `json:"recall"`
+		F1        []float64 `json:"f1"`
+	} `json:"metrics"`
 }
 
 var (
@@ -105,6 +115,44 @@ func TestTorchEMAUpdate(t *testing.T) {
 			v = emaCount(v, m, c.Decay)
 			if v != c.Steps[step] {
 				t.Errorf("num_batches_tracked, decay %v, step %d: %d, timm/torch %d", c.Decay, step, v, c.Steps[step])
+			}
+		}
+	}
+}
+
+// TestTorchMetrics: top-1 and top-5 counts as timm's accuracy() with
+// torch.topk, per-class precision, recall and F1 as written out with torch
+// ops in the fixture script.
+func TestTorchMetrics(t *testing.T) {
+	f := loadRecipeFixture(t).Metrics
+	k := f.Classes
+	logits := make([]float32, len(f.Logits))
+	for i, v := range f.Logits {
+		logits[i] = float32(v)
+	}
+	r := &EvalResult{Confusion: make([][]int, k)}
+	for i := range r.Confusion {
+		r.Confusion[i] = make([]int, k)
+	}
+	top1, top5 := 0, 0
+	for i, l := range f.Labels {
+		row := logits[i*k : (i+1)*k]
+		r.Confusion[l][argmax(row)]++
+		if inTopK(row, l, 1) {
+			top1++
+		}
+		if inTopK(row, l, 5) {
+			top5++
+		}
+	}
+	if top1 != f.Top1 || top5 != f.Top5 {
+		t.Errorf("top-1 %d, top-5 %d; torch %d, %d", top1, top5, f.Top1, f.Top5)
+	}
+	for name, got := range map[string][]float64{"precision": r.Precision(), "recall": r.Recall(), "f1": r.F1()} {
+		want := map[string][]float64{"precision": f.Precision, "recall": f.Recall, "f1": f.F1}[name]
+		for c := range got {
+			if math.Abs(got[c]-want[c]) > 1e-12 {
+				t.Errorf("%s of class %d: %v, torch %v", name, c, got[c], want[c])
 			}
 		}
 	}
