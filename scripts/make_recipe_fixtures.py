@@ -13,6 +13,9 @@ It prints JSON to stdout, or writes it to OUT.json when given:
           and per-class precision, recall and F1 of the argmax predictions
           (0 where undefined, scikit-learn's zero_division=0), written out
           with torch ops
+  weighted logits [9, 4], labels, class weights; for each label smoothing,
+          torch.nn.functional.cross_entropy(weight=, label_smoothing=) and
+          its gradient by autograd
   ema     timm's ModelEmaV2 update, ema = decay*ema + (1-decay)*model, as
           its _update computes it on float32 tensors and on an int64
           num_batches_tracked (copy_ truncates): for each case, decay, the
@@ -69,6 +72,19 @@ def metrics(gen):
             "precision": prec, "recall": rec, "f1": f1}
 
 
+def weighted(gen):
+    logits = torch.randn(9, 4, generator=gen) * 2
+    labels = torch.tensor([0, 1, 1, 2, 3, 3, 3, 0, 2])
+    w = torch.tensor([0.5, 2.0, 1.25, 0.0])
+    cases = []
+    for eps in (0.0, 0.1, 0.3):
+        x = logits.clone().requires_grad_(True)
+        loss = torch.nn.functional.cross_entropy(x, labels, weight=w, label_smoothing=eps)
+        loss.backward()
+        cases.append({"smoothing": eps, "loss": float(loss), "grad": flat(x.grad)})
+    return {"logits": flat(logits), "labels": labels.tolist(), "weights": w.tolist(), "cases": cases}
+
+
 def main():
     gen = torch.Generator().manual_seed(4321)
     cases = []
@@ -81,7 +97,8 @@ def main():
             ema.copy_(decay * ema + (1. - decay) * m)
             steps.append(flat(ema))
         cases.append({"decay": decay, "ema0": flat(ema0), "models": [flat(m) for m in models], "steps": steps})
-    out = {"torch": torch.__version__, "ema": cases, "ema_counter": counter_cases(), "metrics": metrics(gen)}
+    out = {"torch": torch.__version__, "ema": cases, "ema_counter": counter_cases(), "metrics": metrics(gen),
+           "weighted": weighted(gen)}
     text = json.dumps(out)
     if len(sys.argv) > 1:
         with open(sys.argv[1], "w") as f:

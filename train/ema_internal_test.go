@@ -2,7 +2,11 @@ package train
 
 import (
 	"encoding/json"
+
 	"fmt"
+	"github.com/resgo/resgo/backend"
+	_ "github.com/resgo/resgo/backend/ref"
+	"github.com/resgo/resgo/tensor"
 	"math"
 	"os"
 	"os/exec"
@@ -37,6 +41,16 @@ type recipeFixture struct {
 		Recall    []float64 `json:"recall"`
 		F1        []float64 `json:"f1"`
 	} `json:"metrics"`
+	Weighted struct {
+		Logits  []float64 `json:"logits"`
+		Labels  []int     `json:"labels"`
+		Weights []float64 `json:"weights"`
+		Cases   []struct {
+			Smoothing float64   `json:"smoothing"`
+			Loss      float64   `json:"loss"`
+			Grad      []float64 `json:"grad"`
+		} `json:"cases"`
+	} `json:"weighted"`
 }
 
 var (
@@ -153,6 +167,38 @@ func TestTorchMetrics(t *testing.T) {
 		for c := range got {
 			if math.Abs(got[c]-want[c]) > 1e-12 {
 				t.Errorf("%s of class %d: %v, torch %v", name, c, got[c], want[c])
+			}
+		}
+	}
+}
+
+// TestTorchWeightedCrossEntropy: the loss and gradient of
+// CrossEntropyLoss(weight=, label_smoothing=) as torch 1.13 computes them.
+func TestTorchWeightedCrossEntropy(t *testing.T) {
+	f := loadRecipeFixture(t).Weighted
+	b, err := backend.New("ref", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := make([]float32, len(f.Logits))
+	for i, v := range f.Logits {
+		x[i] = float32(v)
+	}
+	logits := tensor.FromValues(x, len(f.Labels), len(f.Weights))
+	for _, c := range f.Cases {
+		var d tensor.Tensor
+		var loss float64
+		if err := backend.Do(b, func() {
+			loss = WeightedCrossEntropy(b, &d, logits, f.Labels, f.Weights, float32(c.Smoothing))
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if math.Abs(loss-c.Loss) > 1e-6*math.Abs(c.Loss) {
+			t.Errorf("smoothing %v: loss %.9g, torch %.9g", c.Smoothing, loss, c.Loss)
+		}
+		for i, g := range d.Values() {
+			if math.Abs(float64(g)-c.Grad[i]) > 1e-6 {
+				t.Errorf("smoothing %v: grad[%d] = %v, torch %v", c.Smoothing, i, g, c.Grad[i])
 			}
 		}
 	}

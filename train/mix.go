@@ -154,6 +154,9 @@ func MixBatch(x []float32, n, c, h, w int, p MixParams) {
 // mixedLoss returns the loss of the mixed batch and its gradient in
 // dlogits (see MixedCrossEntropy). Call it inside backend.Do.
 func (t *Trainer) mixedLoss(dlogits, logits *tensor.Tensor, labels []int, lam float64, smoothing float32) float64 {
+	if w := t.cfg.ClassWeights; w != nil {
+		return WeightedCrossEntropy(t.b, dlogits, logits, labels, w, smoothing)
+	}
 	return MixedCrossEntropy(t.b, dlogits, &t.dlogits2, logits, labels, lam, smoothing)
 }
 

@@ -56,6 +56,12 @@ type Recipe struct {
 	Patience int `json:"patience,omitempty"`
 	// Mix mixes the training batches by mixup or cutmix (mix.go).
 	Mix
+	// ClassWeights weigh each class's samples in the training loss, as
+	// CrossEntropyLoss(weight=...) (classweights.go); nil: all 1. With
+	// BalancedWeights set and no ClassWeights, New computes them from
+	// the training data (see BalancedWeights).
+	ClassWeights    []float64 `json:"class_weights,omitempty"`
+	BalancedWeights bool      `json:"balanced_class_weights,omitempty"`
 }
 
 // EMAFile is the checkpoint of the EMA weights (weights and metadata, as
@@ -108,6 +114,14 @@ func (c *Config) validateRecipe() error {
 	}
 	if p := c.Augment.ReProb; !(p >= 0 && p <= 1) {
 		return bad("Augment.ReProb", p, "want a probability in [0, 1]")
+	}
+	for _, w := range r.ClassWeights {
+		if !(w >= 0) || math.IsInf(w, 1) {
+			return bad("ClassWeights", r.ClassWeights, "want finite weights of 0 or more")
+		}
+	}
+	if (r.ClassWeights != nil || r.BalancedWeights) && r.Mix.On() {
+		return bad("ClassWeights", "", "class weights and mixup or cutmix cannot be combined (timm's soft-target loss has no class weights)")
 	}
 	if err := r.Mix.validate(); err != nil {
 		return err
@@ -184,6 +198,13 @@ func (t *Trainer) setupRecipe() error {
 	}
 	if c.Patience > 0 && !t.hasVal() {
 		return fmt.Errorf("early stopping (patience %d) follows the validation loss: it needs validation data", c.Patience)
+	}
+	if c.BalancedWeights && c.ClassWeights == nil {
+		c.ClassWeights = BalancedWeights(t.trainDS)
+		t.cfg.ClassWeights, t.state.Config.ClassWeights = c.ClassWeights, c.ClassWeights
+	}
+	if c.ClassWeights != nil && len(c.ClassWeights) != len(t.classes) {
+		return &ConfigError{Field: "ClassWeights", Value: c.ClassWeights, Reason: fmt.Sprintf("%d weights for %d classes", len(c.ClassWeights), len(t.classes))}
 	}
 	if c.ModelEMA && t.ema == nil {
 		ema, err := newEMA(t.model, c.ModelEMADecay)

@@ -177,3 +177,28 @@ func TestBackboneLRScale(t *testing.T) {
 		}
 	}
 }
+
+// TestBalancedClassWeights: "balanced" weights are computed from the
+// training data (n / (classes x count)) and kept in the run's settings.
+func TestBalancedClassWeights(t *testing.T) {
+	dir := t.TempDir()
+	_, ds := tinyFolder(t, dir, 4)
+	sub := data.Subset(ds, []int{0, 1, 2, 3, 4, 8}) // 4, 1 and 1 images
+	cfg := tinyConfig(filepath.Join(dir, "run"))
+	cfg.BalancedWeights = true
+	tr, err := train.New(testBackend(t), cfg, sub, nil, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := tr.Config().ClassWeights
+	if len(w) != 3 || w[0] != 0.5 || w[1] != 2 || w[2] != 2 {
+		t.Errorf("balanced weights %v, want [0.5 2 2]", w)
+	}
+	if _, err := tr.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	cfg.ClassWeights, cfg.BalancedWeights, cfg.Out = []float64{1, 2}, false, filepath.Join(dir, "run2")
+	if _, err := train.New(testBackend(t), cfg, sub, nil, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "2 weights for 3 classes") {
+		t.Errorf("two weights for three classes: %v", err)
+	}
+}

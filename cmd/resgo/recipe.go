@@ -11,7 +11,7 @@ import (
 
 // addRecipeFlags adds the flags of train.Recipe, named as timm's train.py
 // names them.
-func addRecipeFlags(f *pflag.FlagSet, cfg *train.Config, nesterov *bool, reprob *float64) {
+func addRecipeFlags(f *pflag.FlagSet, cfg *train.Config, nesterov *bool, reprob *float64, classWeights *string) {
 	f.Float64Var(&cfg.ClipGrad, "clip-grad", 0, "clip the gradients' global L2 norm to this before each step (torch.nn.utils.clip_grad_norm_); 0: no clipping")
 	f.BoolVar(&cfg.ModelEMA, "model-ema", false, "keep an exponential moving average of the weights and BN buffers (timm's ModelEmaV2), validated every epoch and written to ema.safetensors")
 	f.Float64Var(&cfg.ModelEMADecay, "model-ema-decay", train.DefaultEMADecay, "decay of the model EMA: ema = decay*ema + (1-decay)*model after every step")
@@ -29,6 +29,7 @@ func addRecipeFlags(f *pflag.FlagSet, cfg *train.Config, nesterov *bool, reprob 
 	f.Float64Var(&cfg.CutmixAlpha, "cutmix", 0, "cutmix alpha: paste a box of the reversed batch, area 1-lam, lam ~ Beta(alpha, alpha); 0: off")
 	f.Float64Var(&cfg.Mix.Prob, "mixup-prob", 1, "probability of mixing a batch when --mixup or --cutmix is on")
 	f.Float64Var(&cfg.SwitchProb, "mixup-switch-prob", 0.5, "probability of cutmix rather than mixup when both are on")
+	f.StringVar(classWeights, "class-weights", "", `weights of the classes in the training loss (CrossEntropyLoss(weight=)): "balanced" (n / (classes x count)) or one number per class, comma-separated`)
 }
 
 // intList formats a list of ints as pflag's IntSlice does: [1,2,3].
@@ -38,4 +39,17 @@ func intList(v []int) string {
 		s[i] = strconv.Itoa(x)
 	}
 	return "[" + strings.Join(s, ",") + "]"
+}
+
+// savedClassWeights is --class-weights as a run saved it: the weights
+// themselves, "balanced" when computed so, or "".
+func savedClassWeights(c train.Config) string {
+	if c.BalancedWeights {
+		return "balanced"
+	}
+	s := make([]string, len(c.ClassWeights))
+	for i, w := range c.ClassWeights {
+		s[i] = strconv.FormatFloat(w, 'g', -1, 64)
+	}
+	return strings.Join(s, ",")
 }

@@ -29,6 +29,7 @@ func trainCmd() *cobra.Command {
 		valSplit                  float64
 		resume, quiet, nesterov   bool
 		reprob                    float64
+		classWeights              string
 		size                      int
 	)
 	cmd := &cobra.Command{
@@ -51,7 +52,10 @@ finite) stops with an error and leaves the checkpoints as they were.
 
 --data is a folder of class folders (split into training and validation by
 --val-split), a folder with train/ and val/ inside (resgo split makes one),
-or "fashion-mnist" for the built-in dataset.
+a CSV file list of path,label rows (split by --val-split, or validated on
+--val, a .csv or a folder), a folder of CIFAR-10's binary files
+(data_batch_*.bin and test_batch.bin), or "fashion-mnist" for the built-in
+dataset.
 
 --weights starts from pretrained weights: a torchvision weights name (resgo
 weights list; the file is taken from resgo's or PyTorch's download cache,
@@ -91,6 +95,11 @@ Frozen parts run their BN on running statistics and do not update them.`,
 			}
 			cfg.Transfer = t
 			cfg.NoNesterov = !nesterov
+			if classWeights != "" {
+				if cfg.BalancedWeights, cfg.ClassWeights, err = train.ParseClassWeights(classWeights); err != nil {
+					return fmt.Errorf("--class-weights %s: %w", classWeights, err)
+				}
+			}
 			open := data.OpenOptions{ValDir: valDir, ValSplit: valSplit, Seed: cfg.Seed}
 			if cfg.Workers < 0 || cfg.Workers > train.MaxWorkers {
 				return fmt.Errorf("--workers %d: want 0 (one per CPU) to %d", cfg.Workers, train.MaxWorkers)
@@ -170,6 +179,13 @@ Frozen parts run their BN on running statistics and do not update them.`,
 				if a, ok := resnet.Architectures[cfg.Arch]; ok && !a.SmallStem {
 					cfg.SmallStem = true
 				}
+			} else if sets.CIFAR10 {
+				// 32x32 RGB: the CIFAR recipe, RandomCrop(32, padding=4) and flips.
+				cfg.Augment = transform.SmallImageTrain(32, 4)
+				cfg.Eval = transform.Preset{Channels: 3, Norm: data.CIFAR10Norm}
+				if a, ok := resnet.Architectures[cfg.Arch]; ok && !a.SmallStem {
+					cfg.SmallStem = true
+				}
 			}
 			if !resume {
 				cfg.Augment.ReProb = reprob
@@ -225,8 +241,8 @@ Frozen parts run their BN on running statistics and do not update them.`,
 	}
 	f := cmd.Flags()
 	f.Int64Var(&data.MaxPixels, "max-pixels", data.DefaultMaxPixels, "refuse (skip as corrupt) an image whose header declares more pixels (width x height) than this, before decoding it")
-	f.StringVar(&dataDir, "data", "", `image folder, folder with train/ and val/, or "fashion-mnist"`)
-	f.StringVar(&valDir, "val", "", "separate validation folder")
+	f.StringVar(&dataDir, "data", "", `image folder, folder with train/ and val/, CSV file list (path,label), CIFAR-10 binary folder, or "fashion-mnist"`)
+	f.StringVar(&valDir, "val", "", "separate validation folder (or CSV file list)")
 	f.Float64Var(&valSplit, "val-split", 0.1, "fraction of each class held out for validation (with a single folder)")
 	f.StringVar(&cfg.Arch, "arch", cfg.Arch, "architecture (with --weights: read from the weights, and --arch must agree): "+strings.Join(resnet.Names(), ", "))
 	f.StringVar(&cfg.Weights, "weights", "", "pretrained weights: .pth or .safetensors file, or a torchvision name (resgo weights list)")
@@ -239,7 +255,7 @@ Frozen parts run their BN on running statistics and do not update them.`,
 	f.Float64Var(&cfg.WeightDecay, "weight-decay", 0, "weight decay")
 	f.StringVar(&cfg.Schedule, "schedule", cfg.Schedule, "learning-rate schedule: constant, step (StepLR), multistep (MultiStepLR), cosine (CosineAnnealingLR, per step) or plateau (ReduceLROnPlateau on the validation loss)")
 	f.IntVar(&cfg.WarmupSteps, "warmup", 0, "linear warmup steps (torchvision's LinearLR from 0.01 x lr)")
-	addRecipeFlags(f, &cfg, &nesterov, &reprob)
+	addRecipeFlags(f, &cfg, &nesterov, &reprob, &classWeights)
 	f.Float64Var(&cfg.LabelSmoothing, "label-smoothing", 0, "label smoothing of the loss")
 	f.Uint64Var(&cfg.Seed, "seed", 0, "seed of the initialization, split, shuffling and augmentation")
 	f.IntVar(&cfg.Workers, "workers", 0, "image decoding goroutines (default: one per CPU)")
@@ -288,6 +304,7 @@ func resumeFlags(fs *pflag.FlagSet, st *train.State) (notices []string, err erro
 		{"cutmix", ff(saved.CutmixAlpha)},
 		{"mixup-prob", ff(saved.Mix.Prob)},
 		{"mixup-switch-prob", ff(saved.SwitchProb)},
+		{"class-weights", savedClassWeights(saved)},
 		{"seed", strconv.FormatUint(saved.Seed, 10)},
 		{"small-stem", strconv.FormatBool(saved.SmallStem)},
 	}
@@ -346,7 +363,7 @@ var configFlags = map[string]string{
 	"ClipGrad": "clip-grad", "ModelEMADecay": "model-ema-decay", "StepEpochs": "decay-epochs", "Gamma": "decay-rate",
 	"Milestones": "decay-milestones", "MinLR": "min-lr", "WarmupEpochs": "warmup-epochs", "PlateauPatience": "patience-epochs",
 	"BackboneLRScale": "backbone-lr-scale", "Patience": "patience",
-	"Augment.ReProb": "reprob", "Mix.MixupAlpha": "mixup", "Mix.CutmixAlpha": "cutmix", "Mix.Prob": "mixup-prob", "Mix.SwitchProb": "mixup-switch-prob",
+	"Augment.ReProb": "reprob", "ClassWeights": "class-weights", "Mix.MixupAlpha": "mixup", "Mix.CutmixAlpha": "cutmix", "Mix.Prob": "mixup-prob", "Mix.SwitchProb": "mixup-switch-prob",
 	"Augment": "size", "Augment.ResizedCrop": "size", "Eval.ResizeSize": "size", "Eval.CropSize": "size",
 }
 

@@ -65,6 +65,8 @@ func TestTrainRefusesBadFlags(t *testing.T) {
 		{[]string{"--reprob", "1.5"}, "--reprob 1.5: want a probability in [0, 1]"},
 		{[]string{"--mixup", "-1"}, "--mixup -1: want 0 to 1000"},
 		{[]string{"--mixup-prob", "2"}, "--mixup-prob 2: want 0 to 1"},
+		{[]string{"--class-weights", "1,x"}, `--class-weights 1,x: class weight "x": want a finite number`},
+		{[]string{"--class-weights", "balanced", "--mixup", "0.2"}, "--class-weights balanced: class weights and mixup or cutmix cannot be combined"},
 		{[]string{"--label-smoothing", "1"}, "--label-smoothing 1: want 0 <= label smoothing < 1"},
 		{[]string{"--resume", "--overwrite"}, "give one of them"},
 	} {
