@@ -1,6 +1,8 @@
 package main
 
 import (
+	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -52,4 +54,74 @@ func savedClassWeights(c train.Config) string {
 		s[i] = strconv.FormatFloat(w, 'g', -1, 64)
 	}
 	return strings.Join(s, ",")
+}
+
+// A recipe is a named preset of train's flags: --recipe NAME sets each of
+// them that the command line does not give.
+type recipe struct {
+	name, about string
+	flags       [][2]string // flag, value, in order
+}
+
+// recipes are train's named presets.
+var recipes = []recipe{
+	{
+		name: "fmnist-best",
+		about: "Fashion-MNIST in about 10 minutes of training on 2 idle cores (14 epochs of ResNet-20 at about 1,700 images/s): " +
+			"the demo's recipe (SGD, Nesterov, lr 0.1, cosine, weight decay 5e-4, batch 128, pad-and-crop and flips) " +
+			"trained longer, with label smoothing 0.1, random erasing 0.25 and a model EMA",
+		flags: [][2]string{
+			{"data", "fashion-mnist"}, {"arch", "resnet20"}, {"epochs", "14"}, {"batch", "128"},
+			{"optimizer", "sgd"}, {"lr", "0.1"}, {"momentum", "0.9"}, {"nesterov", "true"}, {"weight-decay", "5e-4"},
+			{"schedule", "cosine"}, {"label-smoothing", "0.1"}, {"reprob", "0.25"},
+			{"model-ema", "true"}, {"model-ema-decay", "0.999"},
+		},
+	},
+}
+
+// recipeNames lists the recipes' names.
+func recipeNames() []string {
+	var names []string
+	for _, r := range recipes {
+		names = append(names, r.name)
+	}
+	return names
+}
+
+// recipeHelp describes the recipes for train's --help.
+func recipeHelp() string {
+	var b strings.Builder
+	for _, r := range recipes {
+		fmt.Fprintf(&b, "\n--recipe %s: %s. It sets:\n ", r.name, r.about)
+		for _, f := range r.flags {
+			if f[1] == "true" {
+				fmt.Fprintf(&b, " --%s", f[0])
+			} else {
+				fmt.Fprintf(&b, " --%s %s", f[0], f[1])
+			}
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+// applyRecipe sets the flags of the named recipe that fs was not given.
+func applyRecipe(fs *pflag.FlagSet, name string) error {
+	i := slices.IndexFunc(recipes, func(r recipe) bool { return r.name == name })
+	if i < 0 {
+		return fmt.Errorf("--recipe %s: no such recipe (known: %s)", name, strings.Join(recipeNames(), ", "))
+	}
+	for _, f := range recipes[i].flags {
+		fl := fs.Lookup(f[0])
+		if fl == nil {
+			return fmt.Errorf("--recipe %s: no flag --%s", name, f[0])
+		}
+		if fl.Changed {
+			continue
+		}
+		if err := fl.Value.Set(f[1]); err != nil {
+			return fmt.Errorf("--recipe %s: --%s %s: %w", name, f[0], f[1], err)
+		}
+	}
+	return nil
 }

@@ -46,3 +46,24 @@ func TestRecipeFlagsAndMetrics(t *testing.T) {
 		t.Errorf("metrics: %+v", m)
 	}
 }
+
+// TestRecipePreset: --recipe sets its flags, those given explicitly win,
+// an unknown recipe is refused naming the known ones.
+func TestRecipePreset(t *testing.T) {
+	cmd := trainCmd()
+	if err := cmd.ParseFlags([]string{"--epochs", "3", "--reprob", "0"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := applyRecipe(cmd.Flags(), "fmnist-best"); err != nil {
+		t.Fatal(err)
+	}
+	for flag, want := range map[string]string{"epochs": "3", "reprob": "0", "lr": "0.1", "optimizer": "sgd", "schedule": "cosine",
+		"model-ema": "true", "label-smoothing": "0.1", "data": "fashion-mnist", "arch": "resnet20"} {
+		if got := cmd.Flags().Lookup(flag).Value.String(); got != want {
+			t.Errorf("--%s %s, want %s", flag, got, want)
+		}
+	}
+	if _, err := run(t, trainCmd(), "--recipe", "imagenet-best", "--out", t.TempDir()); err == nil || !strings.Contains(err.Error(), "no such recipe (known: fmnist-best)") {
+		t.Errorf("unknown recipe: %v", err)
+	}
+}

@@ -29,7 +29,7 @@ func trainCmd() *cobra.Command {
 		valSplit                  float64
 		resume, quiet, nesterov   bool
 		reprob                    float64
-		classWeights              string
+		classWeights, recipeName  string
 		size                      int
 	)
 	cmd := &cobra.Command{
@@ -70,13 +70,24 @@ weights get ImageNet V1's (resize 256, crop 224).
   all            train every parameter (the head is replaced for your classes)
   from:layerK    freeze the stem and the stages before layerK (K = 1..4)
   head           freeze the whole backbone, train only the new fc layer
-Frozen parts run their BN on running statistics and do not update them.`,
+Frozen parts run their BN on running statistics and do not update them.
+`+recipeHelp(),
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if data.MaxPixels < 1 {
 				return fmt.Errorf("--max-pixels %d: must be at least 1", data.MaxPixels)
 			}
 			out := cmd.OutOrStdout()
+			if recipeName != "" {
+				if resume {
+					return fmt.Errorf("--recipe %s: --resume keeps the run's own settings", recipeName)
+				}
+				// Set through the flags' values, not marked as given: an
+				// explicit flag wins, and the flags' rules apply as usual.
+				if err := applyRecipe(cmd.Flags(), recipeName); err != nil {
+					return err
+				}
+			}
 			if cfg.Out == "" {
 				return fmt.Errorf("--out is required")
 			}
@@ -256,6 +267,7 @@ Frozen parts run their BN on running statistics and do not update them.`,
 	f.StringVar(&cfg.Schedule, "schedule", cfg.Schedule, "learning-rate schedule: constant, step (StepLR), multistep (MultiStepLR), cosine (CosineAnnealingLR, per step) or plateau (ReduceLROnPlateau on the validation loss)")
 	f.IntVar(&cfg.WarmupSteps, "warmup", 0, "linear warmup steps (torchvision's LinearLR from 0.01 x lr)")
 	addRecipeFlags(f, &cfg, &nesterov, &reprob, &classWeights)
+	f.StringVar(&recipeName, "recipe", "", "a named preset of these flags; flags given explicitly win: "+strings.Join(recipeNames(), ", "))
 	f.Float64Var(&cfg.LabelSmoothing, "label-smoothing", 0, "label smoothing of the loss")
 	f.Uint64Var(&cfg.Seed, "seed", 0, "seed of the initialization, split, shuffling and augmentation")
 	f.IntVar(&cfg.Workers, "workers", 0, "image decoding goroutines (default: one per CPU)")
