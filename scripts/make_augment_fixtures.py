@@ -16,6 +16,13 @@ It prints JSON to stdout, or writes it to OUT.json when given:
                ratio (0.3, 3.3), value 0) over N draws for each image size:
                the fraction of draws with no rectangle, the mean and
                standard deviation of the height, the width and the area
+  ops          torchvision's _apply_op (TrivialAugmentWide's and RandAugment's
+               operations, nearest interpolation, no fill) on random uint8
+               images, RGB [3, 19, 23] and grayscale [1, 17, 16], and a
+               flat RGB one: for each op and magnitude, the result
+  bins         the magnitude bins of TrivialAugmentWide()._augmentation_space
+               (31) and of RandAugment()._augmentation_space(31, (19, 23)):
+               per op, the values and whether signed
   mix          timm's Mixup in batch mode, written out below as timm 0.6
                defines it (timm is not installed), for given draws: a batch
                x [6, 2, 5, 7], labels, logits; for each case lam (mixup) or
@@ -121,10 +128,43 @@ def mix_cases(gen):
             "smoothing": 0.1, "classes": 4, "cases": cases}
 
 
+def op_cases(gen):
+    from torchvision.transforms.autoaugment import _apply_op
+    from torchvision.transforms import InterpolationMode
+    images = [torch.randint(0, 256, (3, 19, 23), generator=gen, dtype=torch.uint8),
+              torch.randint(0, 256, (1, 17, 16), generator=gen, dtype=torch.uint8),
+              (torch.randint(0, 40, (3, 19, 23), generator=gen, dtype=torch.uint8) + 100)]
+    ops = [("Identity", [0.0]), ("ShearX", [0.3, -0.57, 0.99]), ("ShearY", [0.2, -0.99]),
+           ("TranslateX", [5.0, -7.9, 14.3]), ("TranslateY", [3.0, -10.0]),
+           ("Rotate", [30.0, -13.5, 90.0, 135.0, -4.5]),
+           ("Brightness", [0.5, -0.33, 0.99, -0.99]), ("Color", [0.9, -0.6]), ("Contrast", [0.7, -0.45, -0.99]),
+           ("Sharpness", [0.9, -0.8]), ("Posterize", [1.0, 4.0, 7.0, 8.0]), ("Solarize", [0.0, 127.5, 246.5, 255.0]),
+           ("AutoContrast", [0.0]), ("Equalize", [0.0])]
+    out = []
+    for img in images:
+        cases = []
+        for name, mags in ops:
+            for m in mags:
+                r = _apply_op(img.clone(), name, m, interpolation=InterpolationMode.NEAREST, fill=None)
+                cases.append({"op": name, "magnitude": m, "out": r.reshape(-1).tolist()})
+        out.append({"shape": list(img.shape), "pix": img.reshape(-1).tolist(), "cases": cases})
+    return out
+
+
+def bins():
+    ta = T.TrivialAugmentWide()._augmentation_space(31)
+    ra = T.RandAugment()._augmentation_space(31, (19, 23))
+    def conv(space):
+        return {k: {"values": [float(x) for x in (v[0].reshape(-1).tolist())], "signed": bool(v[1])}
+                for k, v in space.items()}
+    return {"trivialaugment": conv(ta), "randaugment": conv(ra), "order": list(ta.keys())}
+
+
 def main():
     gen = torch.Generator().manual_seed(2024)
     out = {"torch": torch.__version__, "torchvision": torchvision.__version__,
-           "erase": erase_cases(gen), "erase_stats": erase_stats(), "mix": mix_cases(gen)}
+           "erase": erase_cases(gen), "erase_stats": erase_stats(), "mix": mix_cases(gen),
+           "ops": op_cases(gen), "bins": bins()}
     text = json.dumps(out)
     if len(sys.argv) > 1:
         with open(sys.argv[1], "w") as f:

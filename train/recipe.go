@@ -12,6 +12,7 @@ import (
 	"github.com/resgo/resgo/modelfile"
 	"github.com/resgo/resgo/nn"
 	"github.com/resgo/resgo/optim"
+	"github.com/resgo/resgo/transform"
 )
 
 // Recipe holds the settings of a training recipe beyond the tutorial's, as
@@ -114,6 +115,12 @@ func (c *Config) validateRecipe() error {
 	}
 	if p := c.Augment.ReProb; !(p >= 0 && p <= 1) {
 		return bad("Augment.ReProb", p, "want a probability in [0, 1]")
+	}
+	if _, err := transform.ParseAutoAugment(c.Augment.AutoAugment); err != nil {
+		return bad("Augment.AutoAugment", c.Augment.AutoAugment, err.Error())
+	}
+	if j := c.Augment.ColorJitter; !(j >= 0 && j <= 1) {
+		return bad("Augment.ColorJitter", j, "want 0 to 1")
 	}
 	for _, w := range r.ClassWeights {
 		if !(w >= 0) || math.IsInf(w, 1) {

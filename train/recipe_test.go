@@ -20,14 +20,14 @@ import (
 
 // recipeConfig is smallConfig with every recipe option on: SGD without
 // Nesterov, clipping, the EMA, warmup, the plateau schedule, mixup and
-// cutmix, random erasing.
+// cutmix, RandAugment, random erasing.
 func recipeConfig(out string) train.Config {
 	cfg := smallConfig(out)
 	cfg.Epochs, cfg.Optimizer, cfg.LR, cfg.Schedule, cfg.Gamma = 3, "sgd", 0.05, "plateau", 0.5
 	cfg.ClipGrad, cfg.ModelEMA, cfg.ModelEMADecay = 0.5, true, 0.9
 	cfg.WarmupEpochs, cfg.PlateauPatience, cfg.NoNesterov = 1, 0, true
 	cfg.Mix = train.Mix{MixupAlpha: 0.8, CutmixAlpha: 1}
-	cfg.Augment.ReProb = 0.5
+	cfg.Augment.ReProb, cfg.Augment.AutoAugment = 0.5, "rand-m9-n2"
 	return cfg
 }
 

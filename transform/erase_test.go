@@ -32,6 +32,26 @@ type augmentFixture struct {
 		Width   [2]float64 `json:"width"`
 		Area    [2]float64 `json:"area"`
 	} `json:"erase_stats"`
+	Ops []struct {
+		Shape []int   `json:"shape"`
+		Pix   []uint8 `json:"pix"`
+		Cases []struct {
+			Op        string  `json:"op"`
+			Magnitude float64 `json:"magnitude"`
+			Out       []uint8 `json:"out"`
+		} `json:"cases"`
+	} `json:"ops"`
+	Bins struct {
+		Order []string `json:"order"`
+		TA    map[string]struct {
+			Values []float64 `json:"values"`
+			Signed bool      `json:"signed"`
+		} `json:"trivialaugment"`
+		RA map[string]struct {
+			Values []float64 `json:"values"`
+			Signed bool      `json:"signed"`
+		} `json:"randaugment"`
+	} `json:"bins"`
 }
 
 var (

@@ -30,6 +30,8 @@ func trainCmd() *cobra.Command {
 		resume, quiet, nesterov   bool
 		reprob                    float64
 		classWeights, recipeName  string
+		autoAugment               string
+		colorJitter               float64
 		size                      int
 	)
 	cmd := &cobra.Command{
@@ -71,7 +73,7 @@ weights get ImageNet V1's (resize 256, crop 224).
   from:layerK    freeze the stem and the stages before layerK (K = 1..4)
   head           freeze the whole backbone, train only the new fc layer
 Frozen parts run their BN on running statistics and do not update them.
-`+recipeHelp(),
+` + recipeHelp(),
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if data.MaxPixels < 1 {
@@ -199,7 +201,10 @@ Frozen parts run their BN on running statistics and do not update them.
 				}
 			}
 			if !resume {
-				cfg.Augment.ReProb = reprob
+				cfg.Augment.ReProb, cfg.Augment.AutoAugment, cfg.Augment.ColorJitter = reprob, autoAugment, colorJitter
+				if err := cfg.Validate(); err != nil {
+					return flagError(cmd.Flags(), err)
+				}
 			}
 			b, err := backend.Default()
 			if err != nil {
@@ -267,6 +272,8 @@ Frozen parts run their BN on running statistics and do not update them.
 	f.StringVar(&cfg.Schedule, "schedule", cfg.Schedule, "learning-rate schedule: constant, step (StepLR), multistep (MultiStepLR), cosine (CosineAnnealingLR, per step) or plateau (ReduceLROnPlateau on the validation loss)")
 	f.IntVar(&cfg.WarmupSteps, "warmup", 0, "linear warmup steps (torchvision's LinearLR from 0.01 x lr)")
 	addRecipeFlags(f, &cfg, &nesterov, &reprob, &classWeights)
+	f.StringVar(&autoAugment, "aa", "", "auto-augment policy after the flip, as torchvision's on uint8 tensors: trivialaugment (TrivialAugmentWide) or rand-mM-nN (RandAugment(num_ops=N, magnitude=M), such as rand-m9-n2)")
+	f.Float64Var(&colorJitter, "color-jitter", 0, "ColorJitter(v, v, v) (brightness, contrast, saturation) after the flip, when there is no --aa; 0: none")
 	f.StringVar(&recipeName, "recipe", "", "a named preset of these flags; flags given explicitly win: "+strings.Join(recipeNames(), ", "))
 	f.Float64Var(&cfg.LabelSmoothing, "label-smoothing", 0, "label smoothing of the loss")
 	f.Uint64Var(&cfg.Seed, "seed", 0, "seed of the initialization, split, shuffling and augmentation")
@@ -312,6 +319,8 @@ func resumeFlags(fs *pflag.FlagSet, st *train.State) (notices []string, err erro
 		{"backbone-lr-scale", ff(saved.BackboneLRScale)},
 		{"patience", strconv.Itoa(saved.Patience)},
 		{"reprob", ff(saved.Augment.ReProb)},
+		{"aa", saved.Augment.AutoAugment},
+		{"color-jitter", ff(saved.Augment.ColorJitter)},
 		{"mixup", ff(saved.MixupAlpha)},
 		{"cutmix", ff(saved.CutmixAlpha)},
 		{"mixup-prob", ff(saved.Mix.Prob)},
@@ -375,7 +384,7 @@ var configFlags = map[string]string{
 	"ClipGrad": "clip-grad", "ModelEMADecay": "model-ema-decay", "StepEpochs": "decay-epochs", "Gamma": "decay-rate",
 	"Milestones": "decay-milestones", "MinLR": "min-lr", "WarmupEpochs": "warmup-epochs", "PlateauPatience": "patience-epochs",
 	"BackboneLRScale": "backbone-lr-scale", "Patience": "patience",
-	"Augment.ReProb": "reprob", "ClassWeights": "class-weights", "Mix.MixupAlpha": "mixup", "Mix.CutmixAlpha": "cutmix", "Mix.Prob": "mixup-prob", "Mix.SwitchProb": "mixup-switch-prob",
+	"Augment.ReProb": "reprob", "Augment.AutoAugment": "aa", "Augment.ColorJitter": "color-jitter", "ClassWeights": "class-weights", "Mix.MixupAlpha": "mixup", "Mix.CutmixAlpha": "cutmix", "Mix.Prob": "mixup-prob", "Mix.SwitchProb": "mixup-switch-prob",
 	"Augment": "size", "Augment.ResizedCrop": "size", "Eval.ResizeSize": "size", "Eval.CropSize": "size",
 }
 

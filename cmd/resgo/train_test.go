@@ -63,6 +63,8 @@ func TestTrainRefusesBadFlags(t *testing.T) {
 		{[]string{"--backbone-lr-scale", "-1"}, "--backbone-lr-scale -1: want a finite factor"},
 		{[]string{"--patience", "-2"}, "--patience -2: want 0 (no early stopping)"},
 		{[]string{"--reprob", "1.5"}, "--reprob 1.5: want a probability in [0, 1]"},
+		{[]string{"--aa", "rand-m99-n2"}, `--aa rand-m99-n2: auto-augment policy "rand-m99-n2": want a magnitude 0 to 30`},
+		{[]string{"--color-jitter", "2"}, "--color-jitter 2: want 0 to 1"},
 		{[]string{"--mixup", "-1"}, "--mixup -1: want 0 to 1000"},
 		{[]string{"--mixup-prob", "2"}, "--mixup-prob 2: want 0 to 1"},
 		{[]string{"--class-weights", "1,x"}, `--class-weights 1,x: class weight "x": want a finite number`},
