@@ -63,6 +63,9 @@ type Recipe struct {
 	// the training data (see BalancedWeights).
 	ClassWeights    []float64 `json:"class_weights,omitempty"`
 	BalancedWeights bool      `json:"balanced_class_weights,omitempty"`
+	// Balanced draws every epoch's samples with replacement, each class
+	// equally often (WeightedRandomSampler with weights 1/class count).
+	Balanced bool `json:"balanced,omitempty"`
 }
 
 // EMAFile is the checkpoint of the EMA weights (weights and metadata, as
@@ -273,6 +276,15 @@ func (s *RecipeState) observeLoss(loss float64, first bool, patience int) {
 		s.BadEpochs++
 	}
 	s.StoppedEarly = s.BadEpochs >= patience
+}
+
+// sampleWeights returns the training loader's sample weights: the
+// balanced ones with Recipe.Balanced, else nil.
+func (t *Trainer) sampleWeights() []float64 {
+	if !t.cfg.Balanced {
+		return nil
+	}
+	return data.BalancedWeights(t.trainDS)
 }
 
 // writeEMA writes the EMA's weights and metadata to EMAFile.

@@ -179,13 +179,14 @@ func TestBackboneLRScale(t *testing.T) {
 }
 
 // TestBalancedClassWeights: "balanced" weights are computed from the
-// training data (n / (classes x count)) and kept in the run's settings.
+// training data (n / (classes x count)) and kept in the run's settings; a
+// run with them and class-balanced sampling trains.
 func TestBalancedClassWeights(t *testing.T) {
 	dir := t.TempDir()
 	_, ds := tinyFolder(t, dir, 4)
 	sub := data.Subset(ds, []int{0, 1, 2, 3, 4, 8}) // 4, 1 and 1 images
 	cfg := tinyConfig(filepath.Join(dir, "run"))
-	cfg.BalancedWeights = true
+	cfg.BalancedWeights, cfg.Balanced = true, true
 	tr, err := train.New(testBackend(t), cfg, sub, nil, &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)

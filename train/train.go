@@ -486,7 +486,8 @@ func (t *Trainer) Run(ctx context.Context) ([]EpochStats, error) {
 		return nil, fmt.Errorf("the training augmentation must give a fixed size (a crop)")
 	}
 	train, err := data.NewLoader(t.trainDS, data.Options{BatchSize: c.Batch, Channels: c.Eval.Channels, Height: h, Width: w,
-		Shuffle: true, Seed: c.Seed, Transform: c.Augment.Func(c.Eval.Norm), Workers: c.Workers, Log: t.log})
+		Shuffle: true, Seed: c.Seed, Transform: c.Augment.Func(c.Eval.Norm), Workers: c.Workers, Log: t.log,
+		SampleWeights: t.sampleWeights()})
 	if err != nil {
 		return nil, err
 	}

@@ -31,6 +31,7 @@ func addRecipeFlags(f *pflag.FlagSet, cfg *train.Config, nesterov *bool, reprob 
 	f.Float64Var(&cfg.CutmixAlpha, "cutmix", 0, "cutmix alpha: paste a box of the reversed batch, area 1-lam, lam ~ Beta(alpha, alpha); 0: off")
 	f.Float64Var(&cfg.Mix.Prob, "mixup-prob", 1, "probability of mixing a batch when --mixup or --cutmix is on")
 	f.Float64Var(&cfg.SwitchProb, "mixup-switch-prob", 0.5, "probability of cutmix rather than mixup when both are on")
+	f.BoolVar(&cfg.Balanced, "balanced", false, "class-balanced sampling: every epoch draws its samples with replacement, each class equally often (WeightedRandomSampler)")
 	f.StringVar(classWeights, "class-weights", "", `weights of the classes in the training loss (CrossEntropyLoss(weight=)): "balanced" (n / (classes x count)) or one number per class, comma-separated`)
 }
 

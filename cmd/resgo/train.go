@@ -326,6 +326,7 @@ func resumeFlags(fs *pflag.FlagSet, st *train.State) (notices []string, err erro
 		{"mixup-prob", ff(saved.Mix.Prob)},
 		{"mixup-switch-prob", ff(saved.SwitchProb)},
 		{"class-weights", savedClassWeights(saved)},
+		{"balanced", strconv.FormatBool(saved.Balanced)},
 		{"seed", strconv.FormatUint(saved.Seed, 10)},
 		{"small-stem", strconv.FormatBool(saved.SmallStem)},
 	}
