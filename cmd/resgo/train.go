@@ -162,6 +162,7 @@ Frozen parts run their BN on running statistics and do not update them.
 					cfg.Eval.CropSize, cfg.Eval.ResizeSize = size, size*256/224
 				}
 				// Settings are checked before the data is read.
+				cfg.Augment.ReProb, cfg.Augment.AutoAugment, cfg.Augment.ColorJitter = reprob, autoAugment, colorJitter
 				if err := cfg.Validate(); err != nil {
 					return flagError(cmd.Flags(), err)
 				}
@@ -201,10 +202,8 @@ Frozen parts run their BN on running statistics and do not update them.
 				}
 			}
 			if !resume {
+				// Again: Fashion-MNIST and CIFAR-10 replaced the augmentation.
 				cfg.Augment.ReProb, cfg.Augment.AutoAugment, cfg.Augment.ColorJitter = reprob, autoAugment, colorJitter
-				if err := cfg.Validate(); err != nil {
-					return flagError(cmd.Flags(), err)
-				}
 			}
 			b, err := backend.Default()
 			if err != nil {
