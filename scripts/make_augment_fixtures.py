@@ -4,9 +4,10 @@ and batch-mixing tests.
 
 Run with Debian's interpreter (python3-torch 1.13, python3-torchvision 0.14):
 
-    /usr/bin/python3 scripts/make_augment_fixtures.py [OUT.json]
+    /usr/bin/python3 scripts/make_augment_fixtures.py [--only mix] [OUT.json]
 
-It prints JSON to stdout, or writes it to OUT.json when given:
+It prints JSON to stdout, or writes it to OUT.json when given (--only mix:
+the versions and the mix section only, what the train package needs):
 
   torch, torchvision   the versions
   erase        torchvision.transforms.functional.erase(x, i, j, h, w, v=0) of
@@ -161,13 +162,21 @@ def bins():
 
 
 def main():
+    args = sys.argv[1:]
+    only_mix = args[:2] == ["--only", "mix"]
+    if only_mix:
+        args = args[2:]
     gen = torch.Generator().manual_seed(2024)
-    out = {"torch": torch.__version__, "torchvision": torchvision.__version__,
-           "erase": erase_cases(gen), "erase_stats": erase_stats(), "mix": mix_cases(gen),
-           "ops": op_cases(gen), "bins": bins()}
+    out = {"torch": torch.__version__, "torchvision": torchvision.__version__}
+    if only_mix:
+        erase_cases(gen)  # the same draws before the mix section
+        out["mix"] = mix_cases(gen)
+    else:
+        out.update({"erase": erase_cases(gen), "erase_stats": erase_stats(), "mix": mix_cases(gen),
+                    "ops": op_cases(gen), "bins": bins()})
     text = json.dumps(out)
-    if len(sys.argv) > 1:
-        with open(sys.argv[1], "w") as f:
+    if args:
+        with open(args[0], "w") as f:
             f.write(text)
     else:
         sys.stdout.write(text)
