@@ -192,6 +192,9 @@ func (t *Trainer) setupRecipe() error {
 	if t.state.StoppedEarly {
 		return fmt.Errorf("%w: it stopped early, its validation loss not improving for %d epochs", ErrFinished, t.state.BadEpochs)
 	}
+	if err := t.state.RecipeState.check(); err != nil {
+		return err
+	}
 	if c.Schedule == "plateau" && t.state.Plateau == nil {
 		if !t.hasVal() {
 			return fmt.Errorf("the plateau schedule follows the validation loss: it needs validation data")
@@ -262,6 +265,22 @@ func (t *Trainer) endEpoch(ctx context.Context, val *data.Loader, st *EpochStats
 	}
 	if t.cfg.Patience > 0 {
 		t.state.RecipeState.observeLoss(st.ValLoss, len(t.state.History) == 0, t.cfg.Patience)
+	}
+	return nil
+}
+
+// check refuses a saved recipe state that cannot be resumed: counts below
+// 0, a plateau schedule whose settings or rate are out of range.
+func (s *RecipeState) check() error {
+	finite := func(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+	if s.BadEpochs < 0 || !finite(s.BestLoss) {
+		return fmt.Errorf("the training state has %d epochs without improvement of a best loss %v", s.BadEpochs, s.BestLoss)
+	}
+	if p := s.Plateau; p != nil {
+		if !(p.Factor > 0 && p.Factor < 1) || p.Patience < 0 || p.Cooldown < 0 || p.Bad < 0 || p.CoolLeft < 0 ||
+			!finite(p.Threshold) || !finite(p.Rate) || p.Rate < 0 || !finite(p.MinLR) || p.MinLR < 0 || !finite(p.Best) {
+			return fmt.Errorf("the training state has a plateau schedule out of range: %+v", *p)
+		}
 	}
 	return nil
 }

@@ -1,6 +1,10 @@
 package train
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/resgo/resgo/optim"
+)
 
 func TestEarlyStoppingCount(t *testing.T) {
 	losses := []float64{1.0, 0.8, 0.85, 0.8, 0.79, 0.9, 0.9, 0.9}
@@ -19,3 +23,23 @@ func TestEarlyStoppingCount(t *testing.T) {
 		t.Errorf("stopped after epoch %d with best %v, want 8 and 0.79", stopAt, s.BestLoss)
 	}
 }
+
+func TestRecipeStateCheck(t *testing.T) {
+	good := RecipeState{Plateau: &plateau0}
+	if err := good.check(); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []RecipeState{
+		{BadEpochs: -1},
+		{Plateau: &optim.Plateau{Factor: 2, Rate: 0.1}},
+		{Plateau: &optim.Plateau{Factor: 0.5, Patience: -1, Rate: 0.1}},
+		{Plateau: &optim.Plateau{Factor: 0.5, Rate: -0.1}},
+	} {
+		if err := bad.check(); err == nil {
+			t.Errorf("%+v accepted", bad)
+		}
+	}
+}
+
+// plateau0 is a fresh plateau schedule.
+var plateau0 = optim.Plateau{Factor: 0.1, Patience: 10, Threshold: 1e-4, Rate: 0.1}

@@ -336,7 +336,7 @@ func Resume(b backend.Backend, cfg Config, trainDS, valDS data.Dataset, log io.W
 		return nil, fmt.Errorf("%s: optimizer state: %w", path, err)
 	}
 	if err := t.setupRecipe(); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("cannot resume %s: %w", path, err)
 	}
 	if t.ema != nil {
 		if err := t.ema.load(path, sd); err != nil {
