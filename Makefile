@@ -61,7 +61,7 @@ FUZZTIME ?= 10s
 FUZZ_TARGETS := \
 	checkpoint:FuzzDecodePTH checkpoint:FuzzDecodePTHZip checkpoint:FuzzDecodePTHLegacy \
 	checkpoint:FuzzDecodePTHTar checkpoint:FuzzUnpickle checkpoint:FuzzDecodeSafetensors \
-	modelfile:FuzzDecode data:FuzzReadIDX data:FuzzDecodeImage serve:FuzzUpload train:FuzzResumeState
+	modelfile:FuzzDecode data:FuzzReadIDX data:FuzzDecodeImage data:FuzzFileLists serve:FuzzUpload train:FuzzResumeState
 
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \

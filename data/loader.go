@@ -52,6 +52,14 @@ type Options struct {
 	// Log, if set, receives one line per unreadable file when it is first
 	// skipped: "skipping corrupt image: <file>: <error>".
 	Log io.Writer
+	// SampleWeights, if set (one weight per sample), replaces the epoch's
+	// order by as many samples drawn with replacement, each with
+	// probability proportional to its weight, as PyTorch's
+	// WeightedRandomSampler(weights, len(weights), replacement=True)
+	// (see sampler.go). A sample's random transform then follows its
+	// position in the epoch, so that a sample drawn twice is augmented
+	// twice differently.
+	SampleWeights []float64
 }
 
 // Sample status, as the Loader has seen it.
@@ -86,6 +94,9 @@ func NewLoader(ds Dataset, opt Options) (*Loader, error) {
 	}
 	if opt.Channels < 1 || opt.Height < 1 || opt.Width < 1 {
 		return nil, fmt.Errorf("data.NewLoader: sample size %dx%dx%d (channels x height x width)", opt.Channels, opt.Height, opt.Width)
+	}
+	if err := checkSampleWeights(opt.SampleWeights, ds.Len()); err != nil {
+		return nil, err
 	}
 	if opt.Workers < 0 || opt.Prefetch < 0 {
 		return nil, fmt.Errorf("data.NewLoader: %d workers, prefetch %d", opt.Workers, opt.Prefetch)
@@ -136,6 +147,9 @@ func (l *Loader) Skipped() []int {
 // skipped).
 func (l *Loader) Order(epoch int) []int {
 	n := l.ds.Len()
+	if w := l.opt.SampleWeights; w != nil {
+		return weightedOrder(w, newPCG(l.opt.Seed, weightSalt, uint64(epoch)))
+	}
 	if !l.opt.Shuffle {
 		p := make([]int, n)
 		for i := range p {
@@ -425,7 +439,11 @@ func (l *Loader) work(epoch int, jobs <-chan job, results chan<- result, done <-
 				img.ToTensor(j.buf, transform.Normalization{})
 				return
 			}
-			pcg.Seed(sampleSeeds(o.Seed, epoch, j.idx))
+			key := j.idx
+			if o.SampleWeights != nil {
+				key = j.pos // a sample may come twice in an epoch
+			}
+			pcg.Seed(sampleSeeds(o.Seed, epoch, key))
 			o.Transform(img, rng, j.buf)
 		}()
 		select {

@@ -48,6 +48,9 @@ type Sets struct {
 	// FashionMNIST reports that the spec named Fashion-MNIST: 28x28
 	// grayscale images, normalized by FashionMNISTNorm.
 	FashionMNIST bool
+	// CIFAR10 reports that the spec is a folder of CIFAR-10's binary
+	// files: 32x32 RGB images, normalized by CIFAR10Norm.
+	CIFAR10 bool
 }
 
 // Open opens the training and validation data that spec names, as the
@@ -60,7 +63,12 @@ type Sets struct {
 //     the tutorial's split_data.py make it: those two;
 //   - a folder of class folders: split class by class by opt.ValSplit,
 //     reproducibly from opt.Seed (see SplitFraction), or trained on whole
-//     with the separate validation folder opt.ValDir.
+//     with the separate validation folder opt.ValDir;
+//   - a CSV file list, "path,label" rows (see OpenCSV): split as a folder
+//     of class folders is, or trained on whole with the validation list
+//     or folder opt.ValDir (a .csv file or a folder of class folders);
+//   - a folder of CIFAR-10's binary files (cifar-10-batches-bin): its
+//     data_batch_*.bin for training, test_batch.bin for validation.
 //
 // With opt.EvalOnly it opens only the data to evaluate on (see
 // OpenOptions). Training and validation folders must have the same
@@ -71,6 +79,12 @@ func Open(spec string, opt OpenOptions) (*Sets, error) {
 	}
 	if spec == FashionMNISTName {
 		return openFashionMNIST(opt)
+	}
+	if isFolder(spec) && isCIFAR10(spec) {
+		return openCIFAR10(spec, opt)
+	}
+	if isCSV(spec) {
+		return openCSVSets(spec, opt)
 	}
 	if opt.EvalOnly {
 		dir := spec

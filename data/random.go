@@ -15,6 +15,7 @@ const (
 	sampleSalt = 0x73616d70 // "samp": per-sample generators
 	splitSalt  = 0x73706c74 // "splt": validation splits
 	takeSalt   = 0x74616b65 // "take": TakePerClass
+	weightSalt = 0x77676874 // "wght": weighted sampling
 )
 
 // mix64 is SplitMix64's finalizer, a bijective scrambler of 64-bit values.

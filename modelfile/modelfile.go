@@ -256,11 +256,12 @@ func checkShapes(sd *checkpoint.StateDict, name string, arch resnet.Arch, numCla
 }
 
 // modelTensors returns the model variables of a model file's state dict:
-// all but the optimizer's state (the "optim." entries).
+// all but the optimizer's state (the "optim." entries) and the training's
+// moving average of the weights (the "ema." entries).
 func modelTensors(sd *checkpoint.StateDict) *checkpoint.StateDict {
 	model := checkpoint.NewStateDict()
 	for _, k := range sd.Keys {
-		if !strings.HasPrefix(k, optimPrefix) {
+		if !strings.HasPrefix(k, optimPrefix) && !strings.HasPrefix(k, emaPrefix) {
 			model.Add(sd.Get(k))
 		}
 	}
@@ -270,6 +271,10 @@ func modelTensors(sd *checkpoint.StateDict) *checkpoint.StateDict {
 // optimPrefix starts the names of the optimizer's tensors that training
 // checkpoints keep beside the model's.
 const optimPrefix = "optim."
+
+// emaPrefix starts the names of the tensors of the moving average of the
+// weights (train.Recipe.ModelEMA) that training checkpoints keep.
+const emaPrefix = "ema."
 
 // Load rebuilds the model a resgo model file describes on backend b and
 // loads its weights. Entries that are not model variables (optimizer

@@ -111,7 +111,6 @@ func (o *Adam) Step() {
 	b2, keep2 := float32(c.Beta2), float32(1-c.Beta2)
 	eps := float32(c.Eps)
 	wd := float32(c.WeightDecay)
-	decay := float32(1 - o.lr*c.WeightDecay) // AdamW: param.mul_(1 - lr*weight_decay)
 	l2 := !o.decoupled && c.WeightDecay != 0
 	ams := c.AMSGrad
 	for i := range o.params {
@@ -119,6 +118,8 @@ func (o *Adam) Step() {
 		if !ok {
 			continue
 		}
+		lr := o.lrOf(i)
+		decay := float32(1 - lr*c.WeightDecay) // AdamW: param.mul_(1 - lr*weight_decay)
 		s := &o.st[i]
 		if s.m == nil {
 			shape := o.params[i].Value.Shape()
@@ -133,7 +134,7 @@ func (o *Adam) Step() {
 		t := float64(s.step)
 		bc1 := 1 - math.Pow(c.Beta1, t)
 		bc2 := 1 - math.Pow(c.Beta2, t)
-		negStep := float32(-(o.lr / bc1))
+		negStep := float32(-(lr / bc1))
 		bc2Sqrt := float32(math.Sqrt(bc2))
 		m, v := s.m.Mutable(), s.v.Mutable()
 		var vmax []float32

@@ -56,6 +56,12 @@ type Optimizer interface {
 	// "<parameter name>.<field>" with PyTorch's field names. A parameter
 	// that has never been updated has no entries.
 	State() map[string]*tensor.Tensor
+	// SetLRScale multiplies the learning rate of the named parameters by
+	// their factor, as a PyTorch parameter group whose lr is the base
+	// rate times the factor (the others keep a factor of 1). A later
+	// SetLR keeps the factors. It returns an error for a name the
+	// optimizer does not have or a factor that is negative or not finite.
+	SetLRScale(scales map[string]float64) error
 	// LoadState replaces the optimizer's state with one returned by State
 	// (of an optimizer of the same kind and configuration over parameters
 	// of the same names and shapes); parameters without entries start
@@ -76,6 +82,7 @@ type base struct {
 	params []nn.NamedVar
 	index  map[string]int
 	lr     float64
+	scale  []float64 // per-parameter factor of lr; nil: all 1
 }
 
 func newBase(kind string, params []nn.NamedVar, lr float64) (base, error) {
@@ -119,6 +126,42 @@ func (b *base) SetLR(lr float64) {
 		panic("optim.SetLR: " + err.Error())
 	}
 	b.lr = lr
+}
+
+// SetLRScale sets per-parameter factors of the learning rate (see
+// Optimizer).
+func (b *base) SetLRScale(scales map[string]float64) error {
+	next := make([]float64, len(b.params))
+	for i := range next {
+		next[i] = 1
+	}
+	names := make([]string, 0, len(scales))
+	for n := range scales {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		i, ok := b.index[n]
+		if !ok {
+			return fmt.Errorf("optim.%s.SetLRScale: %q is not a parameter of this optimizer", b.kind, n)
+		}
+		f := scales[n]
+		if !(f >= 0) || math.IsInf(f, 1) {
+			return fmt.Errorf("optim.%s.SetLRScale: factor %v of %q: want a finite factor of 0 or more", b.kind, f, n)
+		}
+		next[i] = f
+	}
+	b.scale = next
+	return nil
+}
+
+// lrOf returns the learning rate of parameter i: the rate times its
+// factor, computed in float64 as a parameter group's lr is.
+func (b *base) lrOf(i int) float64 {
+	if b.scale == nil || b.scale[i] == 1 {
+		return b.lr
+	}
+	return b.lr * b.scale[i]
 }
 
 // Params returns the parameters the optimizer was built over, in order.

@@ -71,13 +71,13 @@ func (o *SGD) Step() {
 	wd := float32(o.cfg.WeightDecay)
 	mom := float32(o.cfg.Momentum)
 	keep := float32(1 - o.cfg.Dampening)
-	negLR := float32(-o.lr)
 	useWD, useMom, nesterov := o.cfg.WeightDecay != 0, o.cfg.Momentum != 0, o.cfg.Nesterov
 	for i := range o.params {
 		p, g, ok := o.active(i)
 		if !ok {
 			continue
 		}
+		negLR := float32(-o.lrOf(i))
 		var buf []float32
 		first := false
 		if useMom {

@@ -25,6 +25,19 @@ type fixture struct {
 	Grads      [][][]float64  `json:"grads"` // [step][param], nil: no gradient
 	Optimizers []optimFixture `json:"optimizers"`
 	Schedules  []schedFixture `json:"schedules"`
+	Groups     groupsFixture  `json:"groups"`
+	Clip       []clipFixture  `json:"clip"`
+}
+
+type groupsFixture struct {
+	Scale  float64       `json:"scale"`
+	Params [][][]float64 `json:"params"`
+}
+
+type clipFixture struct {
+	MaxNorm float64       `json:"max_norm"`
+	Clipped [][][]float64 `json:"clipped"` // [step][param], nil: no gradient
+	Norms   []float64     `json:"norms"`
 }
 
 type optimFixture struct {
@@ -45,6 +58,8 @@ type schedFixture struct {
 	Kind string             `json:"kind"`
 	Args map[string]float64 `json:"args"`
 	LRs  []float64          `json:"lrs"`
+	// Metrics are the values passed to ReduceLROnPlateau.step.
+	Metrics []float64 `json:"metrics"`
 }
 
 var (
@@ -276,6 +291,20 @@ func TestTorchSchedules(t *testing.T) {
 				s = Warmup{Steps: int(a["steps"]), Factor: a["factor"], Then: Constant(a["base"])}
 			case "warmup_cosine":
 				s = Warmup{Steps: int(a["steps"]), Factor: a["factor"], Then: Cosine{Base: a["base"], Min: a["eta_min"], TMax: int(a["t_max"])}}
+			case "multistep":
+				s = MultiStep{Base: a["base"], Milestones: []int{int(a["m0"]), int(a["m1"]), int(a["m2"])}, Gamma: a["gamma"]}
+			case "plateau":
+				p, err := NewPlateau(a["base"], a["factor"], int(a["patience"]), a["min_lr"])
+				if err != nil {
+					t.Fatal(err)
+				}
+				p.Cooldown = int(a["cooldown"])
+				lrs := []float64{p.LR()}
+				for _, m := range sf.Metrics {
+					p.Step(m)
+					lrs = append(lrs, p.LR())
+				}
+				s = ScheduleFunc(func(i int) float64 { return lrs[i] })
 			case "warmup_step":
 				s = Warmup{Steps: int(a["steps"]), Factor: a["factor"], Then: StepDecay{Base: a["base"], StepSize: int(a["step_size"]), Gamma: a["gamma"]}}
 			default:

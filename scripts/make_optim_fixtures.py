@@ -21,6 +21,13 @@ It prints JSON to stdout, or writes it to OUT.json when given:
                the last step as {"<param>.<field>": {"shape", "values"}}
   schedules    for each schedule: name, kind, args, and lrs: the learning rate
                at index 0 (after construction) and after each scheduler.step()
+               (ReduceLROnPlateau: metrics, the value passed to each step)
+  groups       SGD (momentum 0.9, Nesterov, weight decay) over two parameter
+               groups: a.weight at lr 0.1, the others at lr * scale; params
+               after each step as in optimizers
+  clip         for each max_norm: the gradients of each step after
+               torch.nn.utils.clip_grad_norm_ (clipped[step][param]) and the
+               total norms it returned
 
 All tensors are float32; their values are written exactly (a float32 converts
 to a double, which JSON round-trips). The optimizers run their single-tensor
@@ -107,8 +114,27 @@ def schedules():
             lrs.append(opt.param_groups[0]["lr"])
         return {"name": name, "kind": kind, "args": args, "lrs": lrs}
 
+    def plateau(name, args, metrics):
+        p = torch.nn.Parameter(torch.zeros(1))
+        opt = torch.optim.SGD([p], lr=args["base"])
+        sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            opt, mode="min", factor=args["factor"], patience=int(args["patience"]),
+            min_lr=args["min_lr"], cooldown=int(args["cooldown"]))
+        lrs = [opt.param_groups[0]["lr"]]
+        for m in metrics:
+            opt.step()
+            sched.step(m)
+            lrs.append(opt.param_groups[0]["lr"])
+        return {"name": name, "kind": "plateau", "args": args, "lrs": lrs, "metrics": metrics}
+
     S = torch.optim.lr_scheduler
     return [
+        record("multistep", "multistep", {"base": 0.1, "gamma": 0.2, "m0": 3, "m1": 5, "m2": 5},
+               lambda o: S.MultiStepLR(o, milestones=[5, 3, 5], gamma=0.2), 10),
+        plateau("plateau", {"base": 0.1, "factor": 0.5, "patience": 2, "min_lr": 0.01, "cooldown": 0},
+                [1.0, 0.9, 0.9, 0.95, 0.91, 0.8, 0.8, 0.79999, 0.8, 0.9, 0.7, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9]),
+        plateau("plateau_cooldown", {"base": 0.05, "factor": 0.1, "patience": 0, "min_lr": 0.0, "cooldown": 2},
+                [3.0, 3.0, 3.0, 3.0, 2.0, 2.5, 2.5, 1.0, 1.0, 1.0, 1.0]),
         record("step", "step", {"base": 0.1, "step_size": 3, "gamma": 0.1},
                lambda o: S.StepLR(o, step_size=3, gamma=0.1), 12),
         record("cosine", "cosine", {"base": 0.1, "eta_min": 0.001, "t_max": 10},
@@ -126,6 +152,32 @@ def schedules():
     ]
 
 
+def run_groups(init, grads, scale):
+    params = [torch.nn.Parameter(t.clone()) for t in init]
+    opt = torch.optim.SGD([{"params": params[:1]}, {"params": params[1:], "lr": 0.1 * scale}],
+                          lr=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4)
+    history = []
+    for step in range(STEPS):
+        for p, g in zip(params, grads[step]):
+            p.grad = None if g is None else g.clone()
+        opt.step()
+        history.append([flat(p) for p in params])
+    return {"scale": scale, "params": history}
+
+
+def run_clip(grads, max_norm):
+    clipped, norms = [], []
+    for row in grads:
+        params = []
+        for g, shape in zip(row, SHAPES):
+            p = torch.nn.Parameter(torch.zeros(shape))
+            p.grad = None if g is None else g.clone()
+            params.append(p)
+        norms.append(float(torch.nn.utils.clip_grad_norm_(params, max_norm)))
+        clipped.append([None if p.grad is None else flat(p.grad) for p in params])
+    return {"max_norm": max_norm, "clipped": clipped, "norms": norms}
+
+
 def main():
     warnings.simplefilter("ignore")
     gen = torch.Generator().manual_seed(1234)
@@ -139,6 +191,8 @@ def main():
         "grads": [[None if g is None else flat(g) for g in row] for row in grads],
         "optimizers": [],
         "schedules": schedules(),
+        "groups": run_groups(init, grads, 0.1),
+        "clip": [run_clip(grads, m) for m in (0.5, 2.0, 1000.0)],
     }
     for name, kind, config in OPTIMIZERS:
         history, state = run_optimizer(kind, config, init, grads)

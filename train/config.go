@@ -3,6 +3,7 @@ package train
 import (
 	"fmt"
 	"math"
+	"slices"
 )
 
 // Limits on a training's settings. Each bounds an allocation or a count
@@ -69,8 +70,8 @@ func (c *Config) Validate() error {
 		return bad("Momentum", c.Momentum, "want 0 <= momentum < 1")
 	case !finite(c.WeightDecay) || c.WeightDecay < 0:
 		return bad("WeightDecay", c.WeightDecay, "want a finite weight decay of 0 or more")
-	case c.Schedule != "" && c.Schedule != "constant" && c.Schedule != "step" && c.Schedule != "cosine":
-		return bad("Schedule", fmt.Sprintf("%q", c.Schedule), "want constant, step or cosine")
+	case !slices.Contains([]string{"", "constant", "step", "multistep", "cosine", "plateau"}, c.Schedule):
+		return bad("Schedule", fmt.Sprintf("%q", c.Schedule), "want constant, step, multistep, cosine or plateau")
 	case c.StepEpochs < 0 || c.StepEpochs > MaxEpochs:
 		return bad("StepEpochs", c.StepEpochs, fmt.Sprintf("want 0 (a third of the epochs) to %d", MaxEpochs))
 	case c.Schedule == "step" && (!finite(c.Gamma) || c.Gamma <= 0):
@@ -114,7 +115,7 @@ func (c *Config) Validate() error {
 	if err := CheckBatch(c.Batch, c.Eval.Channels, h, w); err != nil {
 		return bad("Batch", c.Batch, err.Error())
 	}
-	return nil
+	return c.validateRecipe()
 }
 
 // CheckBatch checks that a batch of batch samples of channels x height x

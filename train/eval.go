@@ -14,7 +14,11 @@ import (
 type EvalResult struct {
 	Loss     float64 // mean cross-entropy
 	Accuracy float64
-	Images   int
+	// Top5 is the fraction of images whose label is among the 5 largest
+	// outputs (all of them with fewer than 5 classes), as timm's
+	// accuracy(output, target, topk=(1, 5)).
+	Top5   float64
+	Images int
 	// Confusion[t][p] counts the images of true class t predicted as p.
 	Confusion [][]int
 }
@@ -54,6 +58,22 @@ func (r *EvalResult) Recall() []float64 {
 // the loss, the accuracy and the confusion matrix. onBatch, if not nil, is
 // called after each batch with the number of batches done.
 func Evaluate(ctx context.Context, m *resnet.Model, loader *data.Loader, smoothing float64, onBatch func(done int)) (*EvalResult, error) {
+	return EvaluateWith(ctx, m, loader, EvalOptions{Smoothing: smoothing, OnBatch: onBatch})
+}
+
+// EvalOptions are the settings of EvaluateWith.
+type EvalOptions struct {
+	Smoothing float64 // label smoothing of the loss
+	// FlipTTA averages the softmax probabilities of every image and of
+	// its horizontal mirror (test-time augmentation); the loss is then
+	// the cross entropy of the averaged probabilities.
+	FlipTTA bool
+	OnBatch func(done int) // called after each batch, if not nil
+}
+
+// EvaluateWith is Evaluate with options, such as test-time augmentation.
+func EvaluateWith(ctx context.Context, m *resnet.Model, loader *data.Loader, opt EvalOptions) (*EvalResult, error) {
+	smoothing, onBatch := opt.Smoothing, opt.OnBatch
 	nn.SetTraining(m, false)
 	b := m.Backend()
 	k := m.Options.NumClasses
@@ -64,6 +84,7 @@ func Evaluate(ctx context.Context, m *resnet.Model, loader *data.Loader, smoothi
 	it := loader.Epoch(0)
 	defer it.Close()
 	var sum float64
+	top5 := 0
 	for {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -76,6 +97,10 @@ func Evaluate(ctx context.Context, m *resnet.Model, loader *data.Loader, smoothi
 		var logits []float32
 		err := backend.Do(b, func() {
 			y := m.Forward(batch.X)
+			if opt.FlipTTA {
+				logits, loss = flipAveraged(m, batch.X, backend.Values(b, y), batch.Labels, k, smoothing)
+				return
+			}
 			loss = b.SoftmaxCrossEntropy(nil, y, batch.Labels, float32(smoothing))
 			logits = backend.Values(b, y)
 		})
@@ -87,6 +112,9 @@ func Evaluate(ctx context.Context, m *resnet.Model, loader *data.Loader, smoothi
 				return nil, fmt.Errorf("label %d of a %d-class model", l, k)
 			}
 			res.Confusion[l][argmax(logits[j*k:(j+1)*k])]++
+			if inTopK(logits[j*k:(j+1)*k], l, 5) {
+				top5++
+			}
 		}
 		sum += loss * float64(len(batch.Labels))
 		res.Images += len(batch.Labels)
@@ -101,6 +129,7 @@ func Evaluate(ctx context.Context, m *resnet.Model, loader *data.Loader, smoothi
 	}
 	if res.Images > 0 {
 		res.Loss, res.Accuracy = sum/float64(res.Images), float64(correct)/float64(res.Images)
+		res.Top5 = float64(top5) / float64(res.Images)
 	}
 	return res, nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"slices"
 	"strconv"
 
 	"github.com/resgo/resgo/internal/atomicfile"
@@ -23,6 +24,12 @@ type EpochStats struct {
 	// NoVal says that the run has no validation data: ValLoss and ValAcc
 	// are then meaningless (zero), and history.csv leaves them empty.
 	NoVal bool `json:"no_val,omitempty"`
+	// EMAValLoss and EMAValAcc are the validation loss and accuracy of
+	// the model EMA (Recipe.ModelEMA), when HasEMA; history.csv then has
+	// the columns ema_val_loss and ema_val_acc.
+	EMAValLoss float64 `json:"ema_val_loss,omitempty"`
+	EMAValAcc  float64 `json:"ema_val_acc,omitempty"`
+	HasEMA     bool    `json:"has_ema,omitempty"`
 }
 
 // historyHeader is the first row of history.csv.
@@ -47,7 +54,12 @@ func WriteHistory(path string, hist []EpochStats) error {
 // (the validation columns empty without validation data).
 func writeCSV(w io.Writer, hist []EpochStats) error {
 	cw := csv.NewWriter(w)
-	if err := cw.Write(historyHeader); err != nil {
+	ema := slices.ContainsFunc(hist, func(h EpochStats) bool { return h.HasEMA })
+	header := historyHeader
+	if ema {
+		header = append(slices.Clone(header), "ema_val_loss", "ema_val_acc")
+	}
+	if err := cw.Write(header); err != nil {
 		return err
 	}
 	f := func(v float64) string { return strconv.FormatFloat(v, 'g', 6, 64) }
@@ -57,6 +69,13 @@ func writeCSV(w io.Writer, hist []EpochStats) error {
 			vl, va = "", ""
 		}
 		row := []string{strconv.Itoa(h.Epoch), f(h.LR), f(h.TrainLoss), f(h.TrainAcc), vl, va, f(h.Seconds), f(h.ImagesPerSec)}
+		if ema {
+			el, ea := "", ""
+			if h.HasEMA {
+				el, ea = f(h.EMAValLoss), f(h.EMAValAcc)
+			}
+			row = append(row, el, ea)
+		}
 		if err := cw.Write(row); err != nil {
 			return err
 		}

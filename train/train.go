@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -57,6 +58,8 @@ type Config struct {
 	WarmupSteps    int     `json:"warmup_steps,omitempty"`
 	LabelSmoothing float64 `json:"label_smoothing,omitempty"`
 	Seed           uint64  `json:"seed"`
+	// Recipe: clipping, EMA, more schedules, early stopping (recipe.go).
+	Recipe
 
 	// Augment is the training augmentation; Eval the evaluation
 	// preprocessing, also stored in the checkpoint for prediction. With
@@ -115,6 +118,8 @@ type State struct {
 	// earlier versions).
 	TrainData *DataPrint `json:"train_data,omitempty"`
 	ValData   *DataPrint `json:"val_data,omitempty"`
+	// RecipeState: the plateau schedule, early stopping (recipe.go).
+	RecipeState
 }
 
 // ErrInterrupted is returned by Run when its context is cancelled: the last
@@ -139,8 +144,10 @@ type Trainer struct {
 	log     io.Writer
 	state   State
 	fresh   bool // a new run (New), whose output folder Run has not prepared yet
+	ema     *EMA // the model EMA (Recipe.ModelEMA), or nil
 
-	dlogits tensor.Tensor
+	dlogits  tensor.Tensor
+	dlogits2 tensor.Tensor // the reversed labels' gradient, when mixing (mix.go)
 }
 
 // Files written in the output folder.
@@ -153,7 +160,7 @@ const (
 
 // RunFiles are the files Run writes into the output folder (its Hooks may
 // write more).
-var RunFiles = []string{BestFile, LastFile, ClassFile, HistoryFile}
+var RunFiles = []string{BestFile, LastFile, ClassFile, HistoryFile, EMAFile}
 
 // New prepares a training of a new model (random or pretrained weights).
 // log receives a line for each unreadable image the training skips. valDS
@@ -214,6 +221,9 @@ func New(b backend.Backend, cfg Config, trainDS, valDS data.Dataset, log io.Writ
 		t.state.ValData = &vp
 	}
 	if err := t.setup(); err != nil {
+		return nil, err
+	}
+	if err := t.setupRecipe(); err != nil {
 		return nil, err
 	}
 	return t, nil
@@ -325,6 +335,14 @@ func Resume(b backend.Backend, cfg Config, trainDS, valDS data.Dataset, log io.W
 	if err := t.opt.LoadState(optState); err != nil {
 		return nil, fmt.Errorf("%s: optimizer state: %w", path, err)
 	}
+	if err := t.setupRecipe(); err != nil {
+		return nil, fmt.Errorf("cannot resume %s: %w", path, err)
+	}
+	if t.ema != nil {
+		if err := t.ema.load(path, sd); err != nil {
+			return nil, err
+		}
+	}
 	if err := checkFinite(b, m, optState); err != nil {
 		return nil, fmt.Errorf("cannot resume %s: %w: %w", path, ErrNonFinite, err)
 	}
@@ -376,11 +394,14 @@ func (t *Trainer) setup() error {
 			t.opt, err = optim.NewAdamW(params, ac)
 		}
 	case "sgd":
-		t.opt, err = optim.NewSGD(params, optim.SGDConfig{LR: c.LR, Momentum: c.Momentum, WeightDecay: c.WeightDecay, Nesterov: c.Momentum > 0})
+		t.opt, err = optim.NewSGD(params, optim.SGDConfig{LR: c.LR, Momentum: c.Momentum, WeightDecay: c.WeightDecay, Nesterov: c.Momentum > 0 && !c.NoNesterov})
 	default:
 		err = fmt.Errorf("optimizer %q: want adam, adamw or sgd", c.Optimizer)
 	}
 	if err != nil {
+		return err
+	}
+	if err := t.applyRecipeOptim(params); err != nil {
 		return err
 	}
 	t.sched, err = schedule(c, stepsPerEpoch(t.trainDS.Len(), c.Batch))
@@ -401,12 +422,15 @@ func schedule(c Config, steps int) (optim.Schedule, error) {
 		}
 		s = optim.PerEpoch{StepsPerEpoch: steps, Epochs: optim.StepDecay{Base: c.LR, StepSize: n, Gamma: c.Gamma}}
 	case "cosine":
-		s = optim.Cosine{Base: c.LR, TMax: max(1, c.Epochs*steps-c.WarmupSteps)}
+		s = optim.Cosine{Base: c.LR, Min: c.MinLR, TMax: max(1, c.Epochs*steps-c.warmupSteps(steps))}
 	default:
-		return nil, fmt.Errorf("schedule %q: want constant, step or cosine", c.Schedule)
+		var ok bool
+		if s, ok = recipeSchedule(c, steps); !ok {
+			return nil, fmt.Errorf("schedule %q: want constant, step, multistep, cosine or plateau", c.Schedule)
+		}
 	}
-	if c.WarmupSteps > 0 {
-		s = optim.Warmup{Steps: c.WarmupSteps, Factor: 0.01, Then: s}
+	if w := c.warmupSteps(steps); w > 0 {
+		s = optim.Warmup{Steps: w, Factor: 0.01, Then: s}
 	}
 	return s, nil
 }
@@ -462,7 +486,8 @@ func (t *Trainer) Run(ctx context.Context) ([]EpochStats, error) {
 		return nil, fmt.Errorf("the training augmentation must give a fixed size (a crop)")
 	}
 	train, err := data.NewLoader(t.trainDS, data.Options{BatchSize: c.Batch, Channels: c.Eval.Channels, Height: h, Width: w,
-		Shuffle: true, Seed: c.Seed, Transform: c.Augment.Func(c.Eval.Norm), Workers: c.Workers, Log: t.log})
+		Shuffle: true, Seed: c.Seed, Transform: c.Augment.Func(c.Eval.Norm), Workers: c.Workers, Log: t.log,
+		SampleWeights: t.sampleWeights()})
 	if err != nil {
 		return nil, err
 	}
@@ -472,7 +497,7 @@ func (t *Trainer) Run(ctx context.Context) ([]EpochStats, error) {
 			return nil, fmt.Errorf("validation data: %w", err)
 		}
 	}
-	for t.state.Cursor.Epoch < c.Epochs {
+	for t.state.Cursor.Epoch < c.Epochs && !t.state.StoppedEarly {
 		epoch := t.state.Cursor.Epoch
 		interrupted, err := t.trainEpoch(ctx, train)
 		if err != nil {
@@ -520,6 +545,14 @@ func (t *Trainer) Run(ctx context.Context) ([]EpochStats, error) {
 			}
 			st.ValLoss, st.ValAcc = res.Loss, res.Accuracy
 		}
+		if err := t.endEpoch(ctx, val, &st); errors.Is(err, context.Canceled) {
+			if err := t.save(LastFile); err != nil { // as when validating
+				return t.state.History, err
+			}
+			return t.state.History, ErrInterrupted
+		} else if err != nil {
+			return t.state.History, err
+		}
 		// Nothing poisoned goes into a checkpoint: check before writing.
 		opt, err := t.checkState()
 		if err != nil {
@@ -533,7 +566,7 @@ func (t *Trainer) Run(ctx context.Context) ([]EpochStats, error) {
 		if best {
 			t.state.BestAcc = st.ValAcc
 		}
-		t.state.Finished = t.state.Cursor.Epoch >= c.Epochs
+		t.state.Finished = t.state.Cursor.Epoch >= c.Epochs || t.state.StoppedEarly
 		if best {
 			// The best model is for using: its weights and metadata, not
 			// the optimizer's state (the last checkpoint has it).
@@ -542,6 +575,9 @@ func (t *Trainer) Run(ctx context.Context) ([]EpochStats, error) {
 			}
 		}
 		if err := t.write(LastFile, opt); err != nil {
+			return t.state.History, err
+		}
+		if err := t.writeEMA(); err != nil {
 			return t.state.History, err
 		}
 		if err := t.writeHistory(); err != nil {
@@ -660,7 +696,7 @@ func (t *Trainer) trainEpoch(ctx context.Context, loader *data.Loader) (interrup
 		if batch == nil {
 			break
 		}
-		lr := t.sched.LR(t.state.Step)
+		lr := t.stepLR()
 		if math.IsNaN(lr) || math.IsInf(lr, 0) || lr < 0 {
 			return false, fmt.Errorf("epoch %d, step %d: %w: the %s learning-rate schedule gives %v",
 				epoch+1, t.state.Step+1, ErrNonFinite, c.Schedule, lr)
@@ -669,8 +705,9 @@ func (t *Trainer) trainEpoch(ctx context.Context, loader *data.Loader) (interrup
 		var loss float64
 		var correct int
 		err := backend.Do(t.b, func() {
+			mix := t.mixBatch(batch)
 			logits := t.model.Forward(batch.X)
-			loss = t.b.SoftmaxCrossEntropy(&t.dlogits, logits, batch.Labels, float32(c.LabelSmoothing))
+			loss = t.mixedLoss(&t.dlogits, logits, batch.Labels, mix.Lam, float32(c.LabelSmoothing))
 			correct = countCorrect(backend.Values(t.b, logits), batch.Labels)
 			t.model.Backward(&t.dlogits, false)
 		})
@@ -681,7 +718,13 @@ func (t *Trainer) trainEpoch(ctx context.Context, loader *data.Loader) (interrup
 			return false, fmt.Errorf("epoch %d, step %d (batch %d of %d): %w: the loss is %v; the checkpoints are left as they were (lower the learning rate)",
 				epoch+1, t.state.Step+1, batch.Index+1, loader.Len(), ErrNonFinite, loss)
 		}
+		if err := t.beforeStep(); err != nil {
+			return false, err
+		}
 		t.opt.Step()
+		if err := t.afterStep(); err != nil {
+			return false, err
+		}
 		n := len(batch.Labels)
 		t.state.Step++
 		t.state.LossSum += loss * float64(n)
@@ -797,6 +840,9 @@ func (t *Trainer) write(name string, opt map[string]*tensor.Tensor) error {
 	extra := map[string]*checkpoint.Tensor{}
 	for k, v := range opt {
 		extra[optimPrefix+k] = checkpoint.FromTensor(optimPrefix+k, v)
+	}
+	if t.ema != nil && opt != nil {
+		maps.Copy(extra, t.ema.extras())
 	}
 	meta := modelfile.Meta{Arch: t.model.Name, NumClasses: len(t.classes), InChannels: t.model.Options.InChannels,
 		SmallStem: t.model.Arch.SmallStem, Classes: t.classes, Preprocess: t.cfg.Eval, Train: raw}

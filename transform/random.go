@@ -134,7 +134,8 @@ func (m *Image) RandomCrop(size, pad int, rng *rand.Rand) *Image {
 // Augment describes a random training transform: one geometric step
 // (RandomResizedCrop when ResizedCrop > 0, else a padded RandomCrop when
 // Crop > 0, else none), then a random horizontal flip, then ToTensor and
-// normalization. Two recipes cover the usual cases: ImageNetTrain (the
+// normalization, then RandomErasing when ReProb > 0. An AutoAugment policy
+// or a ColorJitter comes between the flip and ToTensor. Two recipes cover the usual cases: ImageNetTrain (the
 // tutorial's RandomResizedCrop(224) + RandomHorizontalFlip()) and
 // SmallImageTrain (pad, random crop and flip for CIFAR-style images).
 // Evaluation uses a Preset instead.
@@ -150,6 +151,15 @@ type Augment struct {
 	// FlipProb is the probability of a horizontal flip (0.5 in both
 	// recipes; 0: never).
 	FlipProb float64
+	// ReProb is the probability of RandomErasing after normalization
+	// (timm's --reprob; 0: never).
+	ReProb float64 `json:",omitempty"`
+	// AutoAugment is a policy applied after the flip (see
+	// ParseAutoAugment): "trivialaugment" or "rand-mM-nN"; "": none.
+	AutoAugment string `json:",omitempty"`
+	// ColorJitter is ColorJitter(v, v, v) after the flip when there is no
+	// AutoAugment, as timm's --color-jitter; 0: none.
+	ColorJitter float64 `json:",omitempty"`
 }
 
 // ImageNetTrain is the tutorial's training transform: RandomResizedCrop(224)
@@ -189,14 +199,27 @@ func (a Augment) Apply(m *Image, rng *rand.Rand, dst []float32, norm Normalizati
 	case a.Crop > 0:
 		m = m.RandomCrop(a.Crop, a.Pad, rng)
 	default:
-		if a.FlipProb > 0 {
+		if a.FlipProb > 0 || a.AutoAugment != "" || a.ColorJitter > 0 {
 			m = &Image{W: m.W, H: m.H, C: m.C, Pix: append([]uint8(nil), m.Pix...)}
 		}
 	}
 	if a.FlipProb > 0 {
 		m.RandomHorizontalFlip(a.FlipProb, rng)
 	}
+	switch {
+	case a.AutoAugment != "":
+		aa, err := ParseAutoAugment(a.AutoAugment)
+		if err != nil {
+			panic("transform.Augment: " + err.Error())
+		}
+		aa.Apply(m, rng)
+	case a.ColorJitter > 0:
+		ColorJitter{a.ColorJitter, a.ColorJitter, a.ColorJitter}.Apply(m, rng)
+	}
 	m.ToTensor(dst, norm)
+	if a.ReProb > 0 {
+		RandomErasing(dst, m.C, m.H, m.W, a.ReProb, rng)
+	}
 }
 
 // Func returns Apply with the normalization norm bound, in the form a data

@@ -24,6 +24,8 @@ func evalCmd() *cobra.Command {
 	var (
 		dataDir, ckpt, arch, classFile, outDir, confusion string
 		batch, workers                                    int
+		tta                                               bool
+		metricsJSON                                       string
 	)
 	cmd := &cobra.Command{
 		Use:   "eval --data DIR --checkpoint FILE",
@@ -75,7 +77,7 @@ columns: predicted class from the left).`,
 			if err != nil {
 				return err
 			}
-			res, err := train.Evaluate(cmd.Context(), src.Model, loader, 0, nil)
+			res, err := train.EvaluateWith(cmd.Context(), src.Model, loader, train.EvalOptions{FlipTTA: tta})
 			if err != nil {
 				return err
 			}
@@ -83,16 +85,16 @@ columns: predicted class from the left).`,
 				// No accuracy of 0 for data that was never seen.
 				return fmt.Errorf("%s: none of its %d images could be read (each is reported above)", name, ds.Len())
 			}
-			fmt.Fprintf(out, "%s on %s: %d images, accuracy %.4f, loss %.4f\n\n", ckpt, name, res.Images, res.Accuracy, res.Loss)
+			how := ""
+			if tta {
+				how = " (flip TTA)"
+			}
+			fmt.Fprintf(out, "%s on %s%s: %d images, accuracy %.4f, top-5 %.4f, loss %.4f\n\n", ckpt, name, how, res.Images, res.Accuracy, res.Top5, res.Loss)
 			w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "class\tprecision\trecall\timages")
-			prec, rec := res.Precision(), res.Recall()
+			fmt.Fprintln(w, "class\tprecision\trecall\tF1\timages")
+			prec, rec, f1, support := res.Precision(), res.Recall(), res.F1(), res.Support()
 			for i, c := range classes {
-				n := 0
-				for _, v := range res.Confusion[i] {
-					n += v
-				}
-				fmt.Fprintf(w, "%s\t%.4f\t%.4f\t%d\n", c, prec[i], rec[i], n)
+				fmt.Fprintf(w, "%s\t%.4f\t%.4f\t%.4f\t%d\n", c, prec[i], rec[i], f1[i], support[i])
 			}
 			if err := w.Flush(); err != nil {
 				return fmt.Errorf("writing the per-class table: %w", err)
@@ -109,6 +111,12 @@ columns: predicted class from the left).`,
 			}
 			if err := w.Flush(); err != nil {
 				return fmt.Errorf("writing the confusion matrix: %w", err)
+			}
+			if metricsJSON != "" {
+				if err := writeMetrics(metricsJSON, ckpt, name, tta, classes, res); err != nil {
+					return err
+				}
+				fmt.Fprintln(out, "\nmetrics:", metricsJSON)
 			}
 			plot := confusionPath(confusion, outDir, ckpt, src.Path)
 			if plot == "" {
@@ -136,6 +144,8 @@ columns: predicted class from the left).`,
 	f.StringVar(&confusion, "confusion", "", `the confusion matrix PNG's path (default: confusion.png in --out; "none": no plot)`)
 	f.IntVar(&batch, "batch", 64, "batch size")
 	f.IntVar(&workers, "workers", 0, "image decoding goroutines")
+	f.BoolVar(&tta, "tta", false, "test-time augmentation: average the softmax of each image and of its horizontal mirror")
+	f.StringVar(&metricsJSON, "metrics-json", "", "write accuracy, top-5, loss, per-class precision, recall, F1 and the confusion matrix to this JSON file")
 	requireFlags(cmd, "data", "checkpoint")
 	return cmd
 }

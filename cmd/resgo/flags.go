@@ -38,6 +38,7 @@ var aliases = []alias{
 	{name: "opt", target: "optimizer"},
 	{name: "sched", target: "schedule"},
 	{name: "wd", target: "weight-decay"},
+	{name: "smoothing", target: "label-smoothing"},           // timm's name
 	{name: "num-workers", shorthand: "j", target: "workers"}, // the tutorial's DataLoader num_workers
 	// One name for the validation fraction, --val-split as in train; the
 	// second entry keeps --val-rate working should split's own flag be

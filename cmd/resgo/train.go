@@ -27,7 +27,11 @@ func trainCmd() *cobra.Command {
 	var (
 		dataDir, valDir, transfer string
 		valSplit                  float64
-		resume, quiet             bool
+		resume, quiet, nesterov   bool
+		reprob                    float64
+		classWeights, recipeName  string
+		autoAugment               string
+		colorJitter               float64
 		size                      int
 	)
 	cmd := &cobra.Command{
@@ -50,7 +54,10 @@ finite) stops with an error and leaves the checkpoints as they were.
 
 --data is a folder of class folders (split into training and validation by
 --val-split), a folder with train/ and val/ inside (resgo split makes one),
-or "fashion-mnist" for the built-in dataset.
+a CSV file list of path,label rows (split by --val-split, or validated on
+--val, a .csv or a folder), a folder of CIFAR-10's binary files
+(data_batch_*.bin and test_batch.bin), or "fashion-mnist" for the built-in
+dataset.
 
 --weights starts from pretrained weights: a torchvision weights name (resgo
 weights list; the file is taken from resgo's or PyTorch's download cache,
@@ -65,13 +72,24 @@ weights get ImageNet V1's (resize 256, crop 224).
   all            train every parameter (the head is replaced for your classes)
   from:layerK    freeze the stem and the stages before layerK (K = 1..4)
   head           freeze the whole backbone, train only the new fc layer
-Frozen parts run their BN on running statistics and do not update them.`,
+Frozen parts run their BN on running statistics and do not update them.
+` + recipeHelp(),
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if data.MaxPixels < 1 {
 				return fmt.Errorf("--max-pixels %d: must be at least 1", data.MaxPixels)
 			}
 			out := cmd.OutOrStdout()
+			if recipeName != "" {
+				if resume {
+					return fmt.Errorf("--recipe %s: --resume keeps the run's own settings", recipeName)
+				}
+				// Set through the flags' values, not marked as given: an
+				// explicit flag wins, and the flags' rules apply as usual.
+				if err := applyRecipe(cmd.Flags(), recipeName); err != nil {
+					return err
+				}
+			}
 			if cfg.Out == "" {
 				return fmt.Errorf("--out is required")
 			}
@@ -89,6 +107,12 @@ Frozen parts run their BN on running statistics and do not update them.`,
 				return err
 			}
 			cfg.Transfer = t
+			cfg.NoNesterov = !nesterov
+			if classWeights != "" {
+				if cfg.BalancedWeights, cfg.ClassWeights, err = train.ParseClassWeights(classWeights); err != nil {
+					return fmt.Errorf("--class-weights %s: %w", classWeights, err)
+				}
+			}
 			open := data.OpenOptions{ValDir: valDir, ValSplit: valSplit, Seed: cfg.Seed}
 			if cfg.Workers < 0 || cfg.Workers > train.MaxWorkers {
 				return fmt.Errorf("--workers %d: want 0 (one per CPU) to %d", cfg.Workers, train.MaxWorkers)
@@ -138,6 +162,7 @@ Frozen parts run their BN on running statistics and do not update them.`,
 					cfg.Eval.CropSize, cfg.Eval.ResizeSize = size, size*256/224
 				}
 				// Settings are checked before the data is read.
+				cfg.Augment.ReProb, cfg.Augment.AutoAugment, cfg.Augment.ColorJitter = reprob, autoAugment, colorJitter
 				if err := cfg.Validate(); err != nil {
 					return flagError(cmd.Flags(), err)
 				}
@@ -168,6 +193,17 @@ Frozen parts run their BN on running statistics and do not update them.`,
 				if a, ok := resnet.Architectures[cfg.Arch]; ok && !a.SmallStem {
 					cfg.SmallStem = true
 				}
+			} else if sets.CIFAR10 {
+				// 32x32 RGB: the CIFAR recipe, RandomCrop(32, padding=4) and flips.
+				cfg.Augment = transform.SmallImageTrain(32, 4)
+				cfg.Eval = transform.Preset{Channels: 3, Norm: data.CIFAR10Norm}
+				if a, ok := resnet.Architectures[cfg.Arch]; ok && !a.SmallStem {
+					cfg.SmallStem = true
+				}
+			}
+			if !resume {
+				// Again: Fashion-MNIST and CIFAR-10 replaced the augmentation.
+				cfg.Augment.ReProb, cfg.Augment.AutoAugment, cfg.Augment.ColorJitter = reprob, autoAugment, colorJitter
 			}
 			b, err := backend.Default()
 			if err != nil {
@@ -220,8 +256,8 @@ Frozen parts run their BN on running statistics and do not update them.`,
 	}
 	f := cmd.Flags()
 	f.Int64Var(&data.MaxPixels, "max-pixels", data.DefaultMaxPixels, "refuse (skip as corrupt) an image whose header declares more pixels (width x height) than this, before decoding it")
-	f.StringVar(&dataDir, "data", "", `image folder, folder with train/ and val/, or "fashion-mnist"`)
-	f.StringVar(&valDir, "val", "", "separate validation folder")
+	f.StringVar(&dataDir, "data", "", `image folder, folder with train/ and val/, CSV file list (path,label), CIFAR-10 binary folder, or "fashion-mnist"`)
+	f.StringVar(&valDir, "val", "", "separate validation folder (or CSV file list)")
 	f.Float64Var(&valSplit, "val-split", 0.1, "fraction of each class held out for validation (with a single folder)")
 	f.StringVar(&cfg.Arch, "arch", cfg.Arch, "architecture (with --weights: read from the weights, and --arch must agree): "+strings.Join(resnet.Names(), ", "))
 	f.StringVar(&cfg.Weights, "weights", "", "pretrained weights: .pth or .safetensors file, or a torchvision name (resgo weights list)")
@@ -230,10 +266,14 @@ Frozen parts run their BN on running statistics and do not update them.`,
 	f.IntVar(&cfg.Batch, "batch", cfg.Batch, "batch size")
 	f.StringVar(&cfg.Optimizer, "optimizer", cfg.Optimizer, "adam, adamw or sgd")
 	f.Float64Var(&cfg.LR, "lr", cfg.LR, "learning rate")
-	f.Float64Var(&cfg.Momentum, "momentum", cfg.Momentum, "SGD momentum (Nesterov)")
+	f.Float64Var(&cfg.Momentum, "momentum", cfg.Momentum, "SGD momentum")
 	f.Float64Var(&cfg.WeightDecay, "weight-decay", 0, "weight decay")
-	f.StringVar(&cfg.Schedule, "schedule", cfg.Schedule, "learning-rate schedule: constant, step or cosine")
-	f.IntVar(&cfg.WarmupSteps, "warmup", 0, "linear warmup steps")
+	f.StringVar(&cfg.Schedule, "schedule", cfg.Schedule, "learning-rate schedule: constant, step (StepLR), multistep (MultiStepLR), cosine (CosineAnnealingLR, per step) or plateau (ReduceLROnPlateau on the validation loss)")
+	f.IntVar(&cfg.WarmupSteps, "warmup", 0, "linear warmup steps (torchvision's LinearLR from 0.01 x lr)")
+	addRecipeFlags(f, &cfg, &nesterov, &reprob, &classWeights)
+	f.StringVar(&autoAugment, "aa", "", "auto-augment policy after the flip, as torchvision's on uint8 tensors: trivialaugment (TrivialAugmentWide) or rand-mM-nN (RandAugment(num_ops=N, magnitude=M), such as rand-m9-n2)")
+	f.Float64Var(&colorJitter, "color-jitter", 0, "ColorJitter(v, v, v) (brightness, contrast, saturation) after the flip, when there is no --aa; 0: none")
+	f.StringVar(&recipeName, "recipe", "", "a named preset of these flags; flags given explicitly win: "+strings.Join(recipeNames(), ", "))
 	f.Float64Var(&cfg.LabelSmoothing, "label-smoothing", 0, "label smoothing of the loss")
 	f.Uint64Var(&cfg.Seed, "seed", 0, "seed of the initialization, split, shuffling and augmentation")
 	f.IntVar(&cfg.Workers, "workers", 0, "image decoding goroutines (default: one per CPU)")
@@ -265,6 +305,27 @@ func resumeFlags(fs *pflag.FlagSet, st *train.State) (notices []string, err erro
 		{"schedule", saved.Schedule},
 		{"warmup", strconv.Itoa(saved.WarmupSteps)},
 		{"label-smoothing", ff(saved.LabelSmoothing)},
+		{"clip-grad", ff(saved.ClipGrad)},
+		{"model-ema", strconv.FormatBool(saved.ModelEMA)},
+		{"model-ema-decay", ff(saved.ModelEMADecay)},
+		{"decay-epochs", strconv.Itoa(saved.StepEpochs)},
+		{"decay-rate", ff(saved.Gamma)},
+		{"decay-milestones", intList(saved.Milestones)},
+		{"min-lr", ff(saved.MinLR)},
+		{"warmup-epochs", strconv.Itoa(saved.WarmupEpochs)},
+		{"patience-epochs", strconv.Itoa(saved.PlateauPatience)},
+		{"nesterov", strconv.FormatBool(!saved.NoNesterov)},
+		{"backbone-lr-scale", ff(saved.BackboneLRScale)},
+		{"patience", strconv.Itoa(saved.Patience)},
+		{"reprob", ff(saved.Augment.ReProb)},
+		{"aa", saved.Augment.AutoAugment},
+		{"color-jitter", ff(saved.Augment.ColorJitter)},
+		{"mixup", ff(saved.MixupAlpha)},
+		{"cutmix", ff(saved.CutmixAlpha)},
+		{"mixup-prob", ff(saved.Mix.Prob)},
+		{"mixup-switch-prob", ff(saved.SwitchProb)},
+		{"class-weights", savedClassWeights(saved)},
+		{"balanced", strconv.FormatBool(saved.Balanced)},
 		{"seed", strconv.FormatUint(saved.Seed, 10)},
 		{"small-stem", strconv.FormatBool(saved.SmallStem)},
 	}
@@ -320,6 +381,10 @@ var configFlags = map[string]string{
 	"Out": "out", "Epochs": "epochs", "Batch": "batch", "Optimizer": "optimizer", "LR": "lr",
 	"Momentum": "momentum", "WeightDecay": "weight-decay", "Schedule": "schedule", "WarmupSteps": "warmup",
 	"LabelSmoothing": "label-smoothing", "Transfer": "transfer", "Workers": "workers",
+	"ClipGrad": "clip-grad", "ModelEMADecay": "model-ema-decay", "StepEpochs": "decay-epochs", "Gamma": "decay-rate",
+	"Milestones": "decay-milestones", "MinLR": "min-lr", "WarmupEpochs": "warmup-epochs", "PlateauPatience": "patience-epochs",
+	"BackboneLRScale": "backbone-lr-scale", "Patience": "patience",
+	"Augment.ReProb": "reprob", "Augment.AutoAugment": "aa", "Augment.ColorJitter": "color-jitter", "ClassWeights": "class-weights", "Mix.MixupAlpha": "mixup", "Mix.CutmixAlpha": "cutmix", "Mix.Prob": "mixup-prob", "Mix.SwitchProb": "mixup-switch-prob",
 	"Augment": "size", "Augment.ResizedCrop": "size", "Eval.ResizeSize": "size", "Eval.CropSize": "size",
 }
 
