@@ -84,7 +84,7 @@ func TestServeSIGTERM(t *testing.T) {
 	if status, v := post(pngSized(t, 10, 10)); status != 200 {
 		t.Errorf("a 10x10 image: status %d, %v", status, v)
 	}
-	if status, v := post(pngSized(t, 11, 10)); status != 413 || !strings.Contains(fmt.Sprint(v["error"]), "limit of 100 pixels (--max-pixels)") {
+	if status, v := post(pngSized(t, 11, 10)); status != 400 || !strings.Contains(fmt.Sprint(v["error"]), "limit of 100 pixels (--max-pixels)") {
 		t.Errorf("an 11x10 image with --max-pixels 100: status %d, %v", status, v)
 	}
 
