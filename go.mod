@@ -13,7 +13,10 @@ require (
 	gonum.org/v1/plot v0.17.0 // PNG learning curves and confusion matrices
 )
 
-require github.com/prometheus/client_golang v1.25.0 // resgo serve's /metrics, in Prometheus's text format
+require (
+	github.com/chromedp/chromedp v0.23.0 // drives headless Chromium in the test of resgo serve's web page
+	github.com/prometheus/client_golang v1.25.0 // resgo serve's /metrics, in Prometheus's text format
+)
 
 require (
 	codeberg.org/go-fonts/liberation v0.5.0 // indirect
@@ -23,6 +26,8 @@ require (
 	github.com/ajstarks/svgo v0.0.0-20211024235047-1546f124cd8b // indirect
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
+	github.com/chromedp/cdproto v0.159.0 // indirect
+	github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875 // indirect
 	github.com/golang/freetype v0.0.0-20170609003504-e2365dfdc4a0 // indirect
 	github.com/inconshreveable/mousetrap v1.1.0 // indirect
 	github.com/mitchellh/colorstring v0.0.0-20190213212951-d06e56a500db // indirect

@@ -10,10 +10,11 @@
 #                          the reference implementation the parity tests compare against
 #   libopenblas0-pthread   a fast BLAS for PyTorch's side of the speed comparisons
 #   libjpeg-turbo-progs    cjpeg: the JPEG tests' files PIL cannot write (arithmetic coding, 4:4:0, 4:1:1)
+#   chromium               headless browser: the test of resgo serve's web page (serve/page_test.go)
 set -euo pipefail
 pkgs=(libdnnl-dev libjpeg62-turbo-dev dataset-fashion-mnist)
 if [ "${1:-}" = test ]; then
-  pkgs+=(python3-torch python3-torchvision libopenblas0-pthread libjpeg-turbo-progs)
+  pkgs+=(python3-torch python3-torchvision libopenblas0-pthread libjpeg-turbo-progs chromium)
 fi
 missing=()
 for p in "${pkgs[@]}"; do
