@@ -57,10 +57,10 @@ import (
 const DefaultMaxBodyBytes = 32 << 20
 
 // DefaultMaxConns bounds the connections open at once. Each may buffer a
-// body of up to MaxBodyBytes, so 64 bound that memory to 2 GiB; and the
-// model answers at most DefaultQueue requests waiting, so more
-// connections would only wait longer. Connections beyond it wait in the
-// kernel's accept queue.
+// body of up to MaxBodyBytes, so 64 bound that memory to 2 GiB; and at
+// most DefaultQueue requests wait for the model, so more connections would
+// mostly be answered 503. Connections beyond it wait in the kernel's
+// accept queue.
 const DefaultMaxConns = 64
 
 // DefaultMaxInputPixels bounds the image the model sees after

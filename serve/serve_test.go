@@ -62,6 +62,7 @@ func newServer(t *testing.T, clf *predict.Classifier, o serve.Options) *serve.Se
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(s.Close)
 	return s
 }
 

@@ -3,7 +3,8 @@
 // and prints images/s and the p50/p99 latency of each, next to the
 // throughput of a direct forward pass at the server's batch size (what
 // resgo bench measures), and the memory the process holds (RSS) after
-// 1,000 and 10,000 requests. Speed does not depend on the weights' values.
+// 1,000 and 10,000 requests (of a small input, first, so that it is the
+// server's own). Speed does not depend on the weights' values.
 //
 //	go run ./cmd/loadtest                     # resnet18 and resnet50, 1/8/32 clients
 //	go run ./cmd/loadtest -archs resnet18 -requests 100 -rss-requests 0
@@ -94,13 +95,15 @@ func run() error {
 	}
 	fmt.Printf("backend %s, GOMAXPROCS %d, batch %d, max-wait %v, %dx%d JPEG, at most %d requests or %v a level\n",
 		b.Name(), runtime.GOMAXPROCS(0), c.batch, c.maxWait, c.size, c.size, c.requests, c.duration)
-	for _, arch := range c.archs {
-		if err := loadArch(b, c, arch); err != nil {
+	// The memory check first: its RSS is then its own, not what the larger
+	// models left behind.
+	if c.rssRequests > 0 {
+		if err := memoryCheck(b, c); err != nil {
 			return err
 		}
 	}
-	if c.rssRequests > 0 {
-		if err := memoryCheck(b, c); err != nil {
+	for _, arch := range c.archs {
+		if err := loadArch(b, c, arch); err != nil {
 			return err
 		}
 	}
@@ -390,8 +393,11 @@ func memoryCheck(b backend.Backend, c config) error {
 			return fmt.Errorf("memory check: %w", err)
 		}
 		done += r.n + c.rssClients // and the warm-up requests
-		fmt.Printf("%s %dx%d, %d clients: RSS %.0f MiB after %d requests (%.0f images/s, p99 %.1f ms)\n",
-			c.rssArch, c.rssSize, c.rssSize, c.rssClients, procStatusMiB("VmRSS"), done, r.rate, ms(r.p99))
+		var ms0 runtime.MemStats
+		runtime.ReadMemStats(&ms0)
+		fmt.Printf("%s %dx%d, %d clients: RSS %.0f MiB (Go heap in use %.0f MiB, %d goroutines) after %d requests (%.0f images/s, p99 %.1f ms)\n",
+			c.rssArch, c.rssSize, c.rssSize, c.rssClients, procStatusMiB("VmRSS"), float64(ms0.HeapInuse)/(1<<20), runtime.NumGoroutine(),
+			done, r.rate, ms(r.p99))
 	}
 	return nil
 }
