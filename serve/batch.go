@@ -32,9 +32,11 @@ type reply struct {
 
 // batcher runs the forward passes until Close: it takes the first queued
 // job, gathers more of the same input size, up to MaxBatch, for at most
-// MaxWait (not at all when no other request is being decoded, so a lone
-// client does not wait), and classifies them in one forward pass. A job
-// of another size (models that do not crop) starts the next batch.
+// MaxWait, and classifies them in one forward pass. It waits only while
+// other requests are in the server (being read, decoded, or answered:
+// the clients just answered are about to send their next images), so a
+// lone client does not wait. A job of another size (models that do not
+// crop) starts the next batch.
 func (s *Server) batcher() {
 	var next *job
 	for {
@@ -55,8 +57,8 @@ func (s *Server) batcher() {
 			select {
 			case j = <-s.queue:
 			default:
-				if s.preparing.Load() == 0 {
-					break gather // nobody else is on the way
+				if s.predicting.Load() <= int64(len(batch)) {
+					break gather // no other request is in the server
 				}
 				select {
 				case j = <-s.queue:

@@ -85,7 +85,7 @@ func TestBatching(t *testing.T) {
 	clf := classifier(t, cropped)
 	o := serve.DefaultOptions()
 	o.MaxBatch = 4
-	o.MaxWait = time.Second // a full queue does not wait
+	o.MaxWait = 200 * time.Millisecond // a full queue does not wait
 	s := newServer(t, clf, o)
 	g := newGate(t, s, clf)
 	r := start(t, s)

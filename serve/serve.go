@@ -23,8 +23,9 @@
 // most MaxDecoding at a time, each image within data.MaxPixels), then
 // queues it (at most Options.Queue; 503 beyond). One goroutine owns the
 // model: it gathers the queued inputs, up to Options.MaxBatch waiting at
-// most Options.MaxWait for more, into one forward pass, and sends each
-// request its result; it skips the requests whose client went away.
+// most Options.MaxWait for more (not at all when no other request is in
+// the server), into one forward pass, and sends each request its result;
+// it skips the requests whose client went away.
 // Server.Serve bounds connections, time and sizes (Options) and shuts down
 // gracefully.
 package serve
@@ -88,8 +89,9 @@ const (
 	// batch still takes well under a second.
 	DefaultMaxBatch = 8
 	// DefaultMaxWait is how long the model waits for a batch to fill
-	// once it has a request and others are on their way (being decoded):
-	// 5 ms, a small part of a forward pass.
+	// once it has a request and other requests are in the server: 5 ms, a
+	// small part of a forward pass, and time enough for the clients just
+	// answered to send their next images.
 	DefaultMaxWait = 5 * time.Millisecond
 	// DefaultQueue bounds the preprocessed requests waiting for the
 	// model: 64, eight full batches; 3x224x224 inputs take 38 MiB.
@@ -192,7 +194,7 @@ type Server struct {
 	metrics    *metrics
 	decoding   chan struct{} // images being decoded and preprocessed
 	queue      chan *job     // preprocessed requests waiting for the model
-	preparing  atomic.Int64  // requests between their body and the queue
+	predicting atomic.Int64  // requests in the /predict handler
 	quit       chan struct{} // closed by Close: the batcher stops
 	closeOnce  sync.Once
 	serving    atomic.Bool   // set by Serve, which runs once
@@ -364,6 +366,8 @@ func (s *Server) info(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (s *Server) predict(w http.ResponseWriter, r *http.Request) {
+	s.predicting.Add(1)
+	defer s.predicting.Add(-1)
 	topk := 5
 	if v := r.URL.Query().Get("topk"); v != "" {
 		k, err := strconv.Atoi(v)
@@ -384,16 +388,13 @@ func (s *Server) predict(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	began := time.Now()
-	s.preparing.Add(1)
 	j, status, err := s.prepare(w, r, raw, name, topk)
 	if status == 0 {
-		s.preparing.Add(-1)
 		return // answered 503, or the client went away
 	}
 	if err == nil {
 		status, err = s.enqueue(j)
 	}
-	s.preparing.Add(-1)
 	if err != nil {
 		s.writeError(w, status, err)
 		return
