@@ -28,7 +28,7 @@ with their status (400, 404, 405, 413, 415, 500, 503).
 
 Concurrent requests are decoded in parallel and classified together: one
 forward pass takes up to --max-batch queued images, waiting up to
---max-wait for more while others are being decoded. At most --queue
+--max-wait for more while other requests are in the server. At most --queue
 requests wait for the model; beyond, 503 with Retry-After.
 
 The limits bound what clients can make the server hold: --max-conns
@@ -78,7 +78,7 @@ had to be cut off).`,
 	f.StringVar(&classFile, "classes", "", "class_indices.json (default: the checkpoint's classes, or ImageNet's)")
 	f.StringVar(&addr, "addr", ":8080", "address to listen on")
 	f.IntVar(&o.MaxBatch, "max-batch", o.MaxBatch, "most images in one forward pass")
-	f.DurationVar(&o.MaxWait, "max-wait", o.MaxWait, "longest wait for a batch to fill while other requests are being decoded (0: none)")
+	f.DurationVar(&o.MaxWait, "max-wait", o.MaxWait, "longest wait for a batch to fill while other requests are in the server (0: none)")
 	f.IntVar(&o.Queue, "queue", o.Queue, "most requests waiting for the model (503 with Retry-After beyond)")
 	f.IntVar(&o.MaxConns, "max-conns", o.MaxConns, "connections open at once; more wait to be accepted")
 	f.Int64Var(&o.MaxBodyBytes, "max-body-bytes", o.MaxBodyBytes, "largest request body in bytes (413 beyond)")
