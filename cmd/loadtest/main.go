@@ -170,20 +170,24 @@ func loadArch(b backend.Backend, c config, arch string) error {
 	}
 	defer srv.stop()
 	for _, n := range c.clients {
-		sum0, count0, err := srv.batches()
-		if err != nil {
-			return err
-		}
 		r, err := srv.load(raw, n, c.requests, c.duration)
 		if err != nil {
 			return fmt.Errorf("%s, %d clients: %w", arch, n, err)
 		}
-		sum, count, err := srv.batches()
+		after, err := srv.metrics()
 		if err != nil {
 			return err
 		}
-		fmt.Printf("%s: %2d clients: %6.1f images/s (%3.0f%% of direct), p50 %6.1f ms, p99 %6.1f ms, mean batch %.1f, %d requests in %.1f s\n",
-			arch, n, r.rate, 100*r.rate/direct, ms(r.p50), ms(r.p99), (sum-sum0)/max(count-count0, 1), r.n, r.elapsed.Seconds())
+		images := after["resgo_batch_size_sum"] - r.before["resgo_batch_size_sum"]
+		batches := after["resgo_batch_size_count"] - r.before["resgo_batch_size_count"]
+		forward := after["resgo_forward_duration_seconds_sum"] - r.before["resgo_forward_duration_seconds_sum"]
+		// The model's own speed in the server (images over the time of
+		// its forward passes) and how busy it was tell a slow model
+		// (shared CPUs) from an idle one (batching, decoding, HTTP).
+		fmt.Printf("%s: %2d clients: %6.1f images/s (%3.0f%% of direct), p50 %6.1f ms, p99 %6.1f ms, %d requests in %.1f s; "+
+			"mean batch %.1f, forward passes %.1f images/s, model busy %.0f%%\n",
+			arch, n, r.rate, 100*r.rate/direct, ms(r.p50), ms(r.p99), r.n, r.elapsed.Seconds(),
+			images/max(batches, 1), images/max(forward, 1e-9), 100*forward/r.elapsed.Seconds())
 	}
 	return nil
 }
@@ -253,29 +257,26 @@ func (s *server) stop() {
 	}
 }
 
-// batches returns the sum and count of the server's batch sizes, from
-// its /metrics.
-func (s *server) batches() (sum, count float64, err error) {
+// metrics returns the server's metrics without labels, from its
+// /metrics, by name.
+func (s *server) metrics() (map[string]float64, error) {
 	resp, err := http.Get(strings.TrimSuffix(s.url, "predict") + "metrics")
 	if err != nil {
-		return 0, 0, err
+		return nil, err
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return 0, 0, err
+		return nil, err
 	}
+	m := map[string]float64{}
 	for _, line := range strings.Split(string(raw), "\n") {
-		name, value, _ := strings.Cut(line, " ")
-		v, _ := strconv.ParseFloat(value, 64)
-		switch name {
-		case "resgo_batch_size_sum":
-			sum = v
-		case "resgo_batch_size_count":
-			count = v
+		name, value, ok := strings.Cut(line, " ")
+		if v, err := strconv.ParseFloat(value, 64); ok && err == nil && !strings.HasPrefix(name, "#") {
+			m[name] = v
 		}
 	}
-	return sum, count, nil
+	return m, nil
 }
 
 // result is what a level of load measured.
@@ -284,11 +285,12 @@ type result struct {
 	elapsed  time.Duration
 	rate     float64 // images/s
 	p50, p99 time.Duration
+	before   map[string]float64 // the server's metrics after the warm-up
 }
 
 // load posts raw from clients goroutines, each a request at a time, until
 // requests are answered or duration has passed, after one warm-up request
-// per client. Any answer but 200 is an error.
+// per client (whose metrics it returns). Any answer but 200 is an error.
 func (s *server) load(raw []byte, clients, requests int, duration time.Duration) (result, error) {
 	client := &http.Client{
 		Timeout:   time.Minute,
@@ -324,6 +326,10 @@ func (s *server) load(raw []byte, clients, requests int, duration time.Duration)
 	case err := <-errs:
 		return result{}, err
 	default:
+	}
+	before, err := s.metrics()
+	if err != nil {
+		return result{}, err
 	}
 
 	var (
@@ -361,7 +367,7 @@ func (s *server) load(raw []byte, clients, requests int, duration time.Duration)
 		return result{}, errors.New("no request answered")
 	}
 	return result{n: n, elapsed: elapsed, rate: float64(n) / elapsed.Seconds(),
-		p50: latencies[n/2], p99: latencies[min(n-1, n*99/100)]}, nil
+		p50: latencies[n/2], p99: latencies[min(n-1, n*99/100)], before: before}, nil
 }
 
 // memoryCheck serves c.rssArch at c.rssSize and reads the process's RSS
