@@ -349,3 +349,21 @@ func metricsText(t *testing.T, base string) string {
 	raw, _ := io.ReadAll(resp.Body)
 	return string(raw)
 }
+
+// TestAnswerAfterWriteTimeout: a request that waited for the model longer
+// than the write timeout still gets its answer: the write deadline starts
+// when the answer is ready.
+func TestAnswerAfterWriteTimeout(t *testing.T) {
+	clf := classifier(t, cropped)
+	o := serve.DefaultOptions()
+	o.WriteTimeout = 200 * time.Millisecond
+	s := newServer(t, clf, o)
+	serve.SetClassify(s, func(inputs []predict.Input, k int) ([]predict.Result, error) {
+		time.Sleep(500 * time.Millisecond) // a slow model
+		return clf.ClassifyInputs(inputs, k)
+	})
+	r := start(t, s)
+	if a := receive(t, postAsync(r.addr, pngBytes(t))); a.err != nil || a.status != 200 || a.body["top"] == nil {
+		t.Errorf("status %d, %v, %v; want 200 and a prediction", a.status, a.body, a.err)
+	}
+}
