@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/resgo/resgo/backend"
 	"github.com/resgo/resgo/internal/shapes"
@@ -107,4 +108,42 @@ func ExampleClassifier_Embed() {
 	// Output:
 	// disc: 64 features
 	// square: 64 features
+}
+
+// Preprocess images where they arrive (in goroutines of their own: it
+// only reads the classifier) and classify them together in one forward
+// pass, as resgo serve batches concurrent requests.
+func ExampleClassifier_ClassifyInputs() {
+	b, err := backend.Default()
+	if err != nil {
+		log.Fatal(err)
+	}
+	m, err := resnet.New(b, "resnet20", resnet.Options{IncludeTop: true, NumClasses: 4, Seed: 1})
+	if err != nil {
+		log.Fatal(err)
+	}
+	clf, err := predict.New(m, shapes.Names, transform.Preset{ResizeSize: 36, CropSize: 32, Channels: 3, Norm: transform.ImageNet})
+	if err != nil {
+		log.Fatal(err)
+	}
+	inputs := make([]predict.Input, 3)
+	var wg sync.WaitGroup
+	for i := range inputs {
+		wg.Go(func() {
+			img := transform.FromImage(shapes.Draw(i, 48, rand.New(rand.NewPCG(uint64(i), 1))), 3)
+			inputs[i] = clf.Preprocess(img, fmt.Sprintf("request %d", i))
+		})
+	}
+	wg.Wait()
+	results, err := clf.ClassifyInputs(inputs, 1) // one forward pass of 3 images
+	if err != nil {
+		log.Fatal(err)
+	}
+	for i, r := range results {
+		fmt.Printf("%s: %dx%d input, %d logits, top-%d class\n", r.Image, inputs[i].W, inputs[i].H, len(r.Logits), len(r.Top))
+	}
+	// Output:
+	// request 0: 32x32 input, 4 logits, top-1 class
+	// request 1: 32x32 input, 4 logits, top-1 class
+	// request 2: 32x32 input, 4 logits, top-1 class
 }

@@ -19,7 +19,9 @@
 // buffers of its model's layers and its own input buffer. Give each
 // goroutine its own Classifier (each Load builds its own model, on a
 // backend of its own unless WithBackend shares one), or let the goroutines
-// take turns (a mutex), as package serve does. Separate Classifiers may
+// take turns, as package serve does (one goroutine owns the classifier and
+// runs the forward passes; Preprocess, which only reads the classifier,
+// runs in the request goroutines). Separate Classifiers may
 // run at the same time, on one shared backend too: the dnnl backend runs
 // the operations of all its callers one at a time on its worker thread
 // (so more goroutines gain nothing there but overlap with image
@@ -194,6 +196,12 @@ func (c *Classifier) forward(images []*transform.Image, features bool) ([]float3
 	for i, im := range images {
 		c.Pre.Apply(im, xs[i*ch*h*w:(i+1)*ch*h*w])
 	}
+	return c.run(features)
+}
+
+// run runs the model on c.x and returns its logits, row by row, or with
+// features set its pooled features.
+func (c *Classifier) run(features bool) ([]float32, error) {
 	var out []float32
 	b := c.Model.Backend()
 	err := backend.Do(b, func() {

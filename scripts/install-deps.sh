@@ -12,12 +12,13 @@
 #   libjpeg-turbo-progs    cjpeg: the JPEG tests' files PIL cannot write (arithmetic coding, 4:4:0, 4:1:1)
 #   python3-onnx           onnx.checker (full check) on the models resgo export --format onnx writes
 #   python3-numpy          numpy.load of the .npy files resgo embed writes
+#   chromium               headless browser: the test of resgo serve's web page (serve/page_test.go)
 #   npm                    (when there is no npm command) installs npm's onnxruntime-node@1.30.0 in
 #                          /opt/resgo/ort: its libonnxruntime.so runs the exported models in the onnx tests
 set -euo pipefail
 pkgs=(libdnnl-dev libjpeg62-turbo-dev dataset-fashion-mnist)
 if [ "${1:-}" = test ]; then
-  pkgs+=(python3-torch python3-torchvision libopenblas0-pthread libjpeg-turbo-progs python3-onnx python3-numpy)
+  pkgs+=(python3-torch python3-torchvision libopenblas0-pthread libjpeg-turbo-progs python3-onnx python3-numpy chromium)
 fi
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"

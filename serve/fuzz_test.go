@@ -6,6 +6,7 @@ import (
 	"image/color"
 	"image/png"
 	"io"
+	"math"
 	"mime/multipart"
 	"net/http"
 	"strings"
@@ -22,9 +23,10 @@ const (
 )
 
 // FuzzUpload feeds request bodies and Content-Types to what /predict does
-// with them before the model (readUpload, then decodeUpload): it must never
-// panic, and either give an image within the limits or a one-line error
-// with the status of a client error.
+// with them before the model (readUpload, decodeUpload, then the
+// preprocessing that each request runs before it joins the queue): it must
+// never panic, and either give a finite model input within the limits or a
+// one-line error with the status of a client error.
 func FuzzUpload(f *testing.F) {
 	var img bytes.Buffer
 	m := image.NewRGBA(image.Rect(0, 0, 3, 2))
@@ -49,7 +51,8 @@ func FuzzUpload(f *testing.F) {
 	f.Add("image/bmp", []byte("BM"))
 	f.Fuzz(func(t *testing.T, ctype string, body []byte) {
 		r := http.MaxBytesReader(nil, io.NopCloser(bytes.NewReader(body)), fuzzMaxBody)
-		pre := transform.Preset{Channels: 3}
+		// Resized, not cropped: the input's size follows the image's.
+		pre := transform.Preset{ResizeSize: 16, Channels: 3, Norm: transform.ImageNet}
 		raw, name, err := readUpload(ctype, r)
 		var in *transform.Image
 		if err == nil {
@@ -69,6 +72,17 @@ func FuzzUpload(f *testing.F) {
 		}
 		if in.W < 1 || in.H < 1 || in.W*in.H > fuzzMaxPixels || in.C != 3 || len(in.Pix) != in.W*in.H*3 {
 			t.Fatalf("image %dx%dx%d with %d values", in.W, in.H, in.C, len(in.Pix))
+		}
+		h, w := pre.OutputSize(in.W, in.H)
+		if h < 1 || w < 1 || h*w > fuzzMaxPixels {
+			t.Fatalf("a %dx%d image makes a %dx%d model input", in.W, in.H, w, h)
+		}
+		x := make([]float32, 3*h*w)
+		pre.Apply(in, x)
+		for i, v := range x {
+			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) || math.Abs(float64(v)) > 3 {
+				t.Fatalf("model input value %d is %v", i, v)
+			}
 		}
 	})
 }

@@ -1,52 +1,54 @@
-// Package serve exposes a classifier over HTTP:
+// Package serve exposes a classifier over HTTP, batching concurrent requests:
 //
+//	GET  /             a web page: choose or drop an image, see its top-5
+//	                   classes and the latency.
 //	POST /predict      an image (JPEG, PNG, GIF, BMP, TIFF or WebP) as the
 //	                   request body or as the "image" field of a multipart
 //	                   form; ?topk=K (default 5). Answers a predict.Result
 //	                   as JSON.
 //	GET  /info         the model: architecture, classes, preprocessing.
+//	GET  /metrics      Prometheus metrics: requests by status, latency,
+//	                   batch sizes, queue length.
 //	GET  /healthz      "ok" (503 while the server shuts down).
 //
 // Every error is a JSON object {"error": "..."} with its status: 400 for a
-// bad request or an unreadable image, 404 for an unknown path, 405 for a
-// wrong method, 413 for a body or an image larger than the limits, 415 for
-// a Content-Type that is not an image or a multipart form, 500 when the
-// model fails (a NaN output, say) and 503 while the server shuts down.
+// bad request, an unreadable image or one of more pixels than the limits
+// (read from its header, before decoding), 404 for an unknown path, 405
+// for a wrong method, 413 for a body larger than the limit, 415 for a
+// Content-Type that is not an image or a multipart form, 500 when the
+// model fails (a NaN output, say) and 503, with Retry-After, when the
+// queue is full or the server shuts down.
 //
-// Requests are classified one at a time: the model and its buffers are not
-// shared between concurrent forward passes. At most MaxDecoding images are
-// decoded or held decoded at a time, each within data.MaxPixels.
+// Each request decodes and preprocesses its image in its own goroutine (at
+// most MaxDecoding at a time, each image within data.MaxPixels), then
+// queues it (at most Options.Queue; 503 beyond). One goroutine owns the
+// model: it gathers the queued inputs, up to Options.MaxBatch waiting at
+// most Options.MaxWait for more (not at all when no other request is in
+// the server), into one forward pass, and sends each request its result;
+// it skips the requests whose client went away.
 // Server.Serve bounds connections, time and sizes (Options) and shuts down
 // gracefully.
 package serve
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"image"
 	"io"
 	"log"
-	"math"
-	"mime"
-	"mime/multipart"
 	"net"
 	"net/http"
 	"runtime"
 	"strconv"
-	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"golang.org/x/net/netutil"
 
 	"github.com/resgo/resgo/data"
 	"github.com/resgo/resgo/predict"
-	"github.com/resgo/resgo/transform"
 )
 
 // DefaultMaxBodyBytes bounds the size of a request body (an image, or a
@@ -56,9 +58,10 @@ import (
 const DefaultMaxBodyBytes = 32 << 20
 
 // DefaultMaxConns bounds the connections open at once. Each may buffer a
-// body of up to MaxBodyBytes, so 64 bound that memory to 2 GiB; and the
-// model answers one request at a time, so more connections would only
-// wait longer. Connections beyond it wait in the kernel's accept queue.
+// body of up to MaxBodyBytes, so 64 bound that memory to 2 GiB; and at
+// most DefaultQueue requests wait for the model, so more connections would
+// mostly be answered 503. Connections beyond it wait in the kernel's
+// accept queue.
 const DefaultMaxConns = 64
 
 // DefaultMaxInputPixels bounds the image the model sees after
@@ -69,16 +72,31 @@ const DefaultMaxConns = 64
 // megapixels would make the forward pass allocate tens of GiB.
 const DefaultMaxInputPixels = 1 << 20
 
-// MaxDecoding bounds the uploaded images being decoded or, decoded,
-// waiting for the model, at once (fewer when GOMAXPROCS is lower): at
-// data.DefaultMaxPixels one image may take about 1 GiB on its way to a
-// tensor, so 4 bound that to 4 GiB, while decoding, which takes longer
-// than a forward pass for a photo, still runs in parallel with the model.
+// MaxDecoding bounds the uploaded images being decoded and preprocessed at
+// once (fewer when GOMAXPROCS is lower): at data.DefaultMaxPixels one
+// image may take about 1 GiB on its way to a tensor, so 4 bound that to 4
+// GiB. Decoding runs in parallel with the model.
 const MaxDecoding = 4
 
 // DefaultMaxHeaderBytes bounds the request line and headers: a prediction
 // request's headers take a few hundred bytes; net/http's default is 1 MiB.
 const DefaultMaxHeaderBytes = 64 << 10
+
+// Defaults of the batching.
+const (
+	// DefaultMaxBatch is the largest forward pass: 8 images, the batch
+	// at which a ResNet's throughput on a CPU is near its best while one
+	// batch still takes well under a second.
+	DefaultMaxBatch = 8
+	// DefaultMaxWait is how long the model waits for a batch to fill
+	// once it has a request and other requests are in the server: 5 ms, a
+	// small part of a forward pass, and time enough for the clients just
+	// answered to send their next images.
+	DefaultMaxWait = 5 * time.Millisecond
+	// DefaultQueue bounds the preprocessed requests waiting for the
+	// model: 64, eight full batches; 3x224x224 inputs take 38 MiB.
+	DefaultQueue = 64
+)
 
 // Default timeouts of Options, each with the reason for its value.
 const (
@@ -102,13 +120,17 @@ const (
 	DefaultShutdownTimeout = 10 * time.Second
 )
 
-// Options are a server's limits, each positive; DefaultOptions returns
-// the defaults. The names in its errors are resgo serve's flags.
+// Options are a server's limits, each positive (MaxWait may be 0);
+// DefaultOptions returns the defaults. The names in its errors are resgo
+// serve's flags.
 type Options struct {
 	MaxBodyBytes      int64         // request body, bytes (413 beyond)
 	MaxConns          int           // connections open at once
-	MaxInputPixels    int           // the model's input after preprocessing (413 beyond)
+	MaxInputPixels    int           // the model's input after preprocessing (400 beyond)
 	MaxHeaderBytes    int           // request line and headers, bytes
+	MaxBatch          int           // images in one forward pass
+	MaxWait           time.Duration // waiting for a batch to fill
+	Queue             int           // preprocessed requests waiting for the model (503 beyond)
 	ReadHeaderTimeout time.Duration // reading the request line and headers
 	ReadTimeout       time.Duration // reading the whole request, body included
 	WriteTimeout      time.Duration // writing a response
@@ -123,6 +145,9 @@ func DefaultOptions() Options {
 		MaxConns:          DefaultMaxConns,
 		MaxInputPixels:    DefaultMaxInputPixels,
 		MaxHeaderBytes:    DefaultMaxHeaderBytes,
+		MaxBatch:          DefaultMaxBatch,
+		MaxWait:           DefaultMaxWait,
+		Queue:             DefaultQueue,
 		ReadHeaderTimeout: DefaultReadHeaderTimeout,
 		ReadTimeout:       DefaultReadTimeout,
 		WriteTimeout:      DefaultWriteTimeout,
@@ -133,6 +158,9 @@ func DefaultOptions() Options {
 
 // check reports a limit that is not positive.
 func (o Options) check() error {
+	if o.MaxWait < 0 {
+		return fmt.Errorf("serve: max-wait must not be negative, not %v", o.MaxWait)
+	}
 	for _, c := range []struct {
 		name string
 		v    int64
@@ -140,6 +168,7 @@ func (o Options) check() error {
 	}{
 		{"max-body-bytes", o.MaxBodyBytes, o.MaxBodyBytes}, {"max-conns", int64(o.MaxConns), o.MaxConns},
 		{"max-input-pixels", int64(o.MaxInputPixels), o.MaxInputPixels}, {"max-header-bytes", int64(o.MaxHeaderBytes), o.MaxHeaderBytes},
+		{"max-batch", int64(o.MaxBatch), o.MaxBatch}, {"queue", int64(o.Queue), o.Queue},
 		{"read-header-timeout", int64(o.ReadHeaderTimeout), o.ReadHeaderTimeout}, {"read-timeout", int64(o.ReadTimeout), o.ReadTimeout},
 		{"write-timeout", int64(o.WriteTimeout), o.WriteTimeout}, {"idle-timeout", int64(o.IdleTimeout), o.IdleTimeout},
 		{"shutdown-timeout", int64(o.ShutdownTimeout), o.ShutdownTimeout},
@@ -151,16 +180,23 @@ func (o Options) check() error {
 	return nil
 }
 
-// classifyFunc classifies images as predict.Classifier.Classify does.
-type classifyFunc func(images []*transform.Image, names []string, k int) ([]predict.Result, error)
+// classifyFunc classifies preprocessed inputs in one forward pass, as
+// predict.Classifier.ClassifyInputs does.
+type classifyFunc func(inputs []predict.Input, k int) ([]predict.Result, error)
 
-// Server answers prediction requests with a classifier.
+// Server answers prediction requests with a classifier. Its batcher
+// goroutine, started by New, owns the classifier's forward passes; Serve
+// stops it when it returns, Close otherwise.
 type Server struct {
 	clf        *predict.Classifier
-	classify   classifyFunc // clf.Classify; replaced in tests
+	classify   classifyFunc // clf.ClassifyInputs; replaced in tests
 	opts       Options
-	model      chan struct{} // one forward pass at a time
-	decoding   chan struct{} // images decoded or decoding, held until classified
+	metrics    *metrics
+	decoding   chan struct{} // images being decoded and preprocessed
+	queue      chan *job     // preprocessed requests waiting for the model
+	predicting atomic.Int64  // requests in the /predict handler
+	quit       chan struct{} // closed by Close: the batcher stops
+	closeOnce  sync.Once
 	serving    atomic.Bool   // set by Serve, which runs once
 	draining   atomic.Bool   // set when shutdown begins: new requests get 503
 	late       chan struct{} // closed when the shutdown deadline passes: waiting requests get 503
@@ -177,18 +213,31 @@ const lateGrace = 2 * time.Second
 // their turn, while the server shuts down.
 var errShuttingDown = errStatus(http.StatusServiceUnavailable, errors.New("the server is shutting down: try again later"))
 
-// New returns a server of clf with the limits o. It fails when a limit
-// is not positive.
+// New returns a server of clf with the limits o, and starts the goroutine
+// that runs clf's forward passes. It fails when a limit is not positive.
+// From then on only the server may use clf.
 func New(clf *predict.Classifier, o Options) (*Server, error) {
 	if err := o.check(); err != nil {
 		return nil, err
 	}
-	return &Server{
-		clf: clf, classify: clf.Classify, opts: o,
-		model:    make(chan struct{}, 1),
+	s := &Server{
+		clf: clf, classify: clf.ClassifyInputs, opts: o,
 		decoding: make(chan struct{}, min(runtime.GOMAXPROCS(0), MaxDecoding)),
+		queue:    make(chan *job, o.Queue),
+		quit:     make(chan struct{}),
 		late:     make(chan struct{}),
-	}, nil
+	}
+	s.metrics = newMetrics(s)
+	go s.batcher()
+	return s, nil
+}
+
+// Close stops the goroutine that runs the forward passes, once the one
+// running (if any) is done; requests still waiting, and later ones, get
+// 503. Serve calls it when it returns; call it when done with a Server
+// used through Handler alone.
+func (s *Server) Close() {
+	s.closeOnce.Do(func() { close(s.quit) })
 }
 
 // Serve answers requests on ln, at most Options.MaxConns connections at a
@@ -197,12 +246,13 @@ func New(clf *predict.Classifier, o Options) (*Server, error) {
 // once they are all answered. When some are still in flight after
 // Options.ShutdownTimeout, those waiting for the decoder or the model get
 // 503, those still running are cut off (their connections closed), and
-// Serve returns an error saying how many of each. It closes ln. A Server
-// serves once: a second call is an error.
+// Serve returns an error saying how many of each. It closes ln, and the
+// server (Close). A Server serves once: a second call is an error.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if !s.serving.CompareAndSwap(false, true) {
 		return errors.New("serve: the server has served already")
 	}
+	defer s.Close()
 	o := s.opts
 	srv := &http.Server{
 		Handler:           s.Handler(),
@@ -230,47 +280,61 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	// The deadline passed: the requests waiting for their turn answer 503,
 	// then the connections of those still running are closed. (Serve has
 	// returned, so this second Shutdown only waits for the connections.)
+	stuck := s.inFlight.Load()
 	close(s.late)
 	grace, cancelGrace := context.WithTimeout(context.Background(), lateGrace)
 	defer cancelGrace()
 	if srv.Shutdown(grace) != nil {
 		srv.Close()
 	}
+	turnedAway := s.turnedAway.Load()
 	return fmt.Errorf("serve: %v after the shutdown began, %d waiting request(s) answered 503 and %d running cut off",
-		o.ShutdownTimeout, s.turnedAway.Load(), s.inFlight.Load())
+		o.ShutdownTimeout, turnedAway, max(stuck-turnedAway, 0))
 }
 
 // Handler returns the server's routes.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("/predict", s.only(http.MethodPost, s.predict))
-	mux.HandleFunc("/info", s.only(http.MethodGet, s.info))
-	mux.HandleFunc("/healthz", s.only(http.MethodGet, func(w http.ResponseWriter, _ *http.Request) {
+	route := func(path, method string, h http.HandlerFunc) {
+		pattern := path
+		if path == "/" {
+			pattern = "/{$}" // "/" alone; other paths are 404
+		}
+		mux.Handle(pattern, s.metrics.count(path, s.only(method, h)))
+	}
+	route("/predict", http.MethodPost, s.metrics.time(s.predict))
+	route("/info", http.MethodGet, s.info)
+	route("/metrics", http.MethodGet, s.metrics.handler().ServeHTTP)
+	route("/healthz", http.MethodGet, func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		if _, err := io.WriteString(w, "ok\n"); err != nil {
 			log.Printf("serve: writing the health check: %v", err)
 		}
-	}))
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		s.writeError(w, http.StatusNotFound, fmt.Errorf("no such path %q: POST /predict, GET /info or GET /healthz", r.URL.Path))
 	})
+	for _, f := range pageFiles {
+		route(f.path, http.MethodGet, s.page(f))
+	}
+	mux.Handle("/", s.metrics.count("other", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.writeError(w, http.StatusNotFound, fmt.Errorf("no such path %q: GET /, POST /predict, GET /info, GET /metrics or GET /healthz", r.URL.Path))
+	})))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.inFlight.Add(1)
 		defer s.inFlight.Add(-1)
-		// net/http drops the requests it reads after the shutdown began;
-		// one that slipped through answers 503 (and /healthz with it).
+		mux.ServeHTTP(w, r)
+	})
+}
+
+// only answers 405 to the methods other than method (and HEAD for GET),
+// and 503 once the server shuts down: net/http drops the requests it reads
+// after the shutdown began; one that slipped through answers 503 (and
+// /healthz with it, for load balancers).
+func (s *Server) only(method string, h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
 		if s.draining.Load() {
 			w.Header().Set("Connection", "close")
 			s.writeError(w, http.StatusServiceUnavailable, errShuttingDown)
 			return
 		}
-		mux.ServeHTTP(w, r)
-	})
-}
-
-// only answers 405 to the methods other than method (and HEAD for GET).
-func (s *Server) only(method string, h http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != method && !(method == http.MethodGet && r.Method == http.MethodHead) {
 			w.Header().Set("Allow", method)
 			s.writeError(w, http.StatusMethodNotAllowed, fmt.Errorf("%s %s: use %s", r.Method, r.URL.Path, method))
@@ -295,11 +359,15 @@ func (s *Server) info(w http.ResponseWriter, _ *http.Request) {
 		"arch": m.Name, "num_classes": m.Options.NumClasses, "classes": s.clf.Classes,
 		"preprocess": preprocessInfo{ResizeSize: p.ResizeSize, CropSize: p.CropSize, Channels: p.Channels,
 			Mean: p.Norm.Mean, Std: p.Norm.Std},
-		"backend": m.Backend().Name(),
+		"backend":   m.Backend().Name(),
+		"max_batch": s.opts.MaxBatch,
+		"queue":     s.opts.Queue,
 	})
 }
 
 func (s *Server) predict(w http.ResponseWriter, r *http.Request) {
+	s.predicting.Add(1)
+	defer s.predicting.Add(-1)
 	topk := 5
 	if v := r.URL.Query().Get("topk"); v != "" {
 		k, err := strconv.Atoi(v)
@@ -319,47 +387,101 @@ func (s *Server) predict(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, statusOf(err), err)
 		return
 	}
-	res, status, err := s.classifyUpload(w, r, raw, name, topk)
-	switch {
-	case status == 0:
-		// Answered 503, or the client went away.
-	case err != nil:
-		if status >= 500 {
-			log.Printf("serve: %s: %v", name, err)
-		}
+	began := time.Now()
+	j, status, err := s.prepare(w, r, raw, name, topk)
+	if status == 0 {
+		return // answered 503, or the client went away
+	}
+	if err == nil {
+		status, err = s.enqueue(j)
+	}
+	if err != nil {
 		s.writeError(w, status, err)
-	default:
-		s.writeJSON(w, status, res)
+		return
+	}
+	decoded := time.Since(began)
+	rep, ok := s.wait(w, r, j)
+	if !ok {
+		return
+	}
+	if rep.err != nil {
+		log.Printf("serve: %s: %v", name, rep.err)
+		s.writeError(w, http.StatusInternalServerError, rep.err)
+		return
+	}
+	// The time each step took, for the web page and the browser's tools.
+	w.Header().Set("Server-Timing", fmt.Sprintf("decode;dur=%.1f, queue;dur=%.1f, model;dur=%.1f;desc=\"batch of %d\"",
+		ms(decoded), ms(rep.queued), ms(rep.forward), rep.batch))
+	s.writeJSON(w, http.StatusOK, rep.res)
+}
+
+// wait waits for j's reply, or reports false: when r's client went away
+// (the batcher skips the job, or its reply is dropped), or when j still
+// waits in the queue once the shutdown deadline passed or the server
+// closed (answered 503). A job in the model is waited for until its
+// connection is closed.
+func (s *Server) wait(w http.ResponseWriter, r *http.Request, j *job) (reply, bool) {
+	late, quit := s.late, s.quit
+	for {
+		select {
+		case rep := <-j.done:
+			return rep, true
+		case <-r.Context().Done():
+			return reply{}, false
+		case <-late:
+			late = nil
+			if j.running.Load() {
+				continue
+			}
+			s.turnedAway.Add(1)
+		case <-quit:
+			quit = nil
+			if j.running.Load() {
+				continue
+			}
+		}
+		s.writeError(w, http.StatusServiceUnavailable, errShuttingDown)
+		return reply{}, false
 	}
 }
 
-// classifyUpload decodes an uploaded image and classifies it, holding a
-// decoding slot from the decoding to the end of the classification (so
-// that at most cap(s.decoding) decoded images are held at once) and the
-// model's slot for the classification. It returns the result or an
-// error, and the status to answer; status 0 when there is nothing to
-// answer (see acquire).
-func (s *Server) classifyUpload(w http.ResponseWriter, r *http.Request, raw []byte, name string, topk int) (predict.Result, int, error) {
+// ms returns d in milliseconds.
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// prepare decodes an uploaded image and preprocesses it into a job,
+// holding a decoding slot (so that at most cap(s.decoding) images are
+// decoded at once). It returns the job or an error, and the status to
+// answer; status 0 when there is nothing to answer (see acquire).
+func (s *Server) prepare(w http.ResponseWriter, r *http.Request, raw []byte, name string, topk int) (*job, int, error) {
 	if !s.acquire(w, r, s.decoding) {
-		return predict.Result{}, 0, nil
+		return nil, 0, nil
 	}
 	defer func() { <-s.decoding }()
-	in, err := decodeUpload(raw, name, s.clf.Pre, data.MaxPixels, s.opts.MaxInputPixels)
+	im, err := decodeUpload(raw, name, s.clf.Pre, data.MaxPixels, s.opts.MaxInputPixels)
 	if err != nil {
-		return predict.Result{}, statusOf(err), err
+		return nil, statusOf(err), err
 	}
-	if !s.acquire(w, r, s.model) {
-		return predict.Result{}, 0, nil
+	return &job{ctx: r.Context(), in: s.clf.Preprocess(im, name), k: topk, done: make(chan reply, 1)}, http.StatusOK, nil
+}
+
+// errQueueFull answers the requests that find the queue full.
+var errQueueFull = errStatus(http.StatusServiceUnavailable, errors.New("the server is busy (its queue is full): try again in a second"))
+
+// enqueue queues j for the model, or answers 503 when the queue is full
+// or the server closed.
+func (s *Server) enqueue(j *job) (int, error) {
+	select {
+	case <-s.quit:
+		return http.StatusServiceUnavailable, errShuttingDown
+	default:
 	}
-	res, err := s.classify([]*transform.Image{in}, []string{name}, topk)
-	<-s.model
-	if err == nil {
-		err = checkResult(res)
+	j.queued = time.Now()
+	select {
+	case s.queue <- j:
+		return http.StatusOK, nil
+	default:
+		return http.StatusServiceUnavailable, errQueueFull
 	}
-	if err != nil {
-		return predict.Result{}, http.StatusInternalServerError, err
-	}
-	return res[0], http.StatusOK, nil
 }
 
 // acquire takes a slot of sem for r, or reports false: when r's client
@@ -380,197 +502,6 @@ func (s *Server) acquire(w http.ResponseWriter, r *http.Request, sem chan struct
 	s.turnedAway.Add(1)
 	s.writeError(w, http.StatusServiceUnavailable, errShuttingDown)
 	return false
-}
-
-// checkResult reports a classification that is not one finite result:
-// json cannot encode NaN, and a NaN answer is a broken model, not a
-// prediction.
-func checkResult(res []predict.Result) error {
-	if len(res) != 1 {
-		return fmt.Errorf("the model answered %d results for one image", len(res))
-	}
-	for i, v := range res[0].Logits {
-		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-			return fmt.Errorf("the model's output is not a number (logit %d is %v): its weights are broken", i, v)
-		}
-	}
-	for _, c := range res[0].Top {
-		if math.IsNaN(c.Prob) || math.IsInf(c.Prob, 0) {
-			return fmt.Errorf("the model's output is not a number (probability of %q is %v)", c.Name, c.Prob)
-		}
-	}
-	return nil
-}
-
-// statusError is an error with the HTTP status it answers.
-type statusError struct {
-	status int
-	err    error
-}
-
-func (e *statusError) Error() string { return e.err.Error() }
-func (e *statusError) Unwrap() error { return e.err }
-
-// errStatus returns err answered with status.
-func errStatus(status int, err error) error { return &statusError{status, err} }
-
-// statusOf returns the status that answers err: 413 for a body over the
-// limit, 408 for a body that did not arrive within the read timeout, the
-// status of a statusError, 400 otherwise.
-func statusOf(err error) int {
-	var tooLarge *http.MaxBytesError
-	var timeout net.Error
-	var se *statusError
-	switch {
-	case errors.As(err, &tooLarge):
-		return http.StatusRequestEntityTooLarge
-	case errors.As(err, &timeout) && timeout.Timeout():
-		return http.StatusRequestTimeout
-	case errors.As(err, &se):
-		return se.status
-	}
-	return http.StatusBadRequest
-}
-
-// bodyError wraps an error of reading the body, saying what the limit is
-// when the body went over it.
-func bodyError(what string, err error) error {
-	var tooLarge *http.MaxBytesError
-	if errors.As(err, &tooLarge) {
-		return fmt.Errorf("%s: the body is larger than the limit of %d bytes: %w", what, tooLarge.Limit, err)
-	}
-	return fmt.Errorf("%s: %w", what, err)
-}
-
-// readUpload returns the bytes of the image uploaded in body, of media
-// type ctype, and a name for it: the multipart form's field "image" (its
-// file name), or the whole body ("body"). The body is bounded by its
-// caller (http.MaxBytesReader). Media types other than images, a multipart
-// form, application/octet-stream and curl's default
-// application/x-www-form-urlencoded answer 415.
-func readUpload(ctype string, body io.Reader) ([]byte, string, error) {
-	mt, params, err := "", map[string]string(nil), error(nil)
-	if ctype != "" {
-		mt, params, err = mime.ParseMediaType(ctype)
-	}
-	// A bad parameter leaves the media type known (and a multipart form
-	// then reports its missing boundary).
-	if err != nil && !errors.Is(err, mime.ErrInvalidMediaParameter) {
-		return nil, "", errStatus(http.StatusUnsupportedMediaType, fmt.Errorf("the Content-Type %q is not a media type: %w", ctype, err))
-	}
-	switch {
-	case mt == "multipart/form-data":
-		return readPart(params["boundary"], body)
-	case mt == "", mt == "application/octet-stream", mt == "application/x-www-form-urlencoded", strings.HasPrefix(mt, "image/"):
-		raw, err := io.ReadAll(body)
-		if err != nil {
-			return nil, "", bodyError("reading the image", err)
-		}
-		if len(raw) == 0 {
-			return nil, "", errors.New("empty request body: send an image")
-		}
-		return raw, "body", nil
-	}
-	return nil, "", errStatus(http.StatusUnsupportedMediaType,
-		fmt.Errorf("the Content-Type %q is not an image: send image/*, application/octet-stream or a multipart/form-data form with an \"image\" file", mt))
-}
-
-// readPart returns the bytes and file name of the field "image" of a
-// multipart form, reading the parts one by one (nothing is kept of the
-// others, nothing is written to disk).
-func readPart(boundary string, body io.Reader) ([]byte, string, error) {
-	if boundary == "" {
-		return nil, "", errors.New("multipart form without a boundary parameter in its Content-Type")
-	}
-	mr := multipart.NewReader(body, boundary)
-	for {
-		p, err := mr.NextPart()
-		if err == io.EOF {
-			return nil, "", errors.New(`multipart form without an "image" file`)
-		}
-		if err != nil {
-			return nil, "", bodyError(`multipart form without an "image" file`, err)
-		}
-		if p.FormName() != "image" {
-			continue // NextPart skips the rest of this part
-		}
-		name := cleanName(p.FileName())
-		if name == "" {
-			name = "image"
-		}
-		raw, err := io.ReadAll(p)
-		if err != nil {
-			return nil, "", bodyError("reading the image "+name, err)
-		}
-		if len(raw) == 0 {
-			return nil, "", fmt.Errorf("%s: empty image", name)
-		}
-		return raw, name, nil
-	}
-}
-
-// maxNameBytes bounds an uploaded file's name, as errors, logs and
-// results repeat it: 255 bytes, the longest file name most file systems
-// allow.
-const maxNameBytes = 255
-
-// cleanName returns an uploaded file's name fit for errors, logs and
-// results: without control characters (no line breaks in a log line),
-// at most maxNameBytes long.
-func cleanName(name string) string {
-	name = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) || r == utf8.RuneError {
-			return -1
-		}
-		return r
-	}, name)
-	for len(name) > maxNameBytes {
-		_, size := utf8.DecodeLastRuneInString(name)
-		name = name[:len(name)-size]
-	}
-	return name
-}
-
-// decodeUpload decodes an uploaded image for preprocessing pre, as
-// data.DecodeImage does. Its size, read from its header before anything
-// is decoded, must be within maxPixels (data.MaxPixels in the server),
-// and its size after pre within maxInputPixels: 413 beyond.
-func decodeUpload(raw []byte, name string, pre transform.Preset, maxPixels int64, maxInputPixels int) (*transform.Image, error) {
-	cfg, _, err := image.DecodeConfig(bytes.NewReader(raw))
-	if err != nil {
-		return nil, fmt.Errorf("%s: not a readable image: %w", name, err)
-	}
-	if px := int64(cfg.Width) * int64(cfg.Height); px > maxPixels {
-		return nil, errStatus(http.StatusRequestEntityTooLarge,
-			fmt.Errorf("%s: an image of %dx%d pixels is larger than the limit of %d pixels (--max-pixels)", name, cfg.Width, cfg.Height, maxPixels))
-	}
-	if err := checkInput(name, cfg.Width, cfg.Height, pre, maxInputPixels); err != nil {
-		return nil, err
-	}
-	in, err := data.DecodeImage(bytes.NewReader(raw), name, pre.Channels)
-	if err != nil {
-		return nil, err
-	}
-	// The decoders may disagree with their headers.
-	if px := int64(in.W) * int64(in.H); px > maxPixels {
-		return nil, errStatus(http.StatusRequestEntityTooLarge,
-			fmt.Errorf("%s: an image of %dx%d pixels is larger than the limit of %d pixels (--max-pixels)", name, in.W, in.H, maxPixels))
-	}
-	if err := checkInput(name, in.W, in.H, pre, maxInputPixels); err != nil {
-		return nil, err
-	}
-	return in, nil
-}
-
-// checkInput refuses an image of w x h pixels that pre makes a model
-// input of more than maxInputPixels pixels (413).
-func checkInput(name string, w, h int, pre transform.Preset, maxInputPixels int) error {
-	if oh, ow := pre.OutputSize(w, h); int64(oh)*int64(ow) > int64(maxInputPixels) {
-		return errStatus(http.StatusRequestEntityTooLarge,
-			fmt.Errorf("%s: an image of %dx%d pixels makes a model input of %dx%d, larger than the limit of %d pixels (the model's preprocessing does not crop; --max-input-pixels)",
-				name, w, h, ow, oh, maxInputPixels))
-	}
-	return nil
 }
 
 // writeJSON answers with status and v as JSON, within Options.WriteTimeout
@@ -595,7 +526,11 @@ func (s *Server) writeJSON(w http.ResponseWriter, status int, v any) {
 	}
 }
 
-// writeError answers with status and {"error": err}.
+// writeError answers with status and {"error": err}; a 503 says when to
+// try again (Retry-After: 1 second).
 func (s *Server) writeError(w http.ResponseWriter, status int, err error) {
+	if status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "1")
+	}
 	s.writeJSON(w, status, map[string]string{"error": err.Error()})
 }

@@ -62,6 +62,7 @@ func newServer(t *testing.T, clf *predict.Classifier, o serve.Options) *serve.Se
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(s.Close)
 	return s
 }
 
@@ -203,8 +204,8 @@ func TestErrors(t *testing.T) {
 		{"POST", "/predict", "multipart/form-data; boundary", strings.NewReader("not a form"), 400, "multipart form without a boundary"},
 		{"POST", "/predict", noImageType, noImage, 400, `multipart form without an "image" file`},
 		{"POST", "/predict", "image/png; q", strings.NewReader("not a png"), 400, "not a readable image"},
-		// An image whose header claims 10^10 pixels: refused before decoding.
-		{"POST", "/predict", "image/png", bytes.NewReader(pngClaiming(t, 100000, 100000)), 413, "100000x100000 pixels is larger than the limit"},
+		// An image whose header claims 3.6*10^9 pixels: refused before decoding.
+		{"POST", "/predict", "image/png", bytes.NewReader(pngClaiming(t, 60000, 60000)), 400, "60000x60000 pixels is larger than the limit"},
 		{"POST", "/predict", "image/png", bytes.NewReader(pngClaiming(t, 0, 5)), 400, "not a readable image"},
 		// Bodies over the limit: declared, streamed (no length) and in a form.
 		{"POST", "/predict", "image/png", bytes.NewReader(big), 413, "1001 bytes is larger than the limit of 1000"},
@@ -217,6 +218,9 @@ func TestErrors(t *testing.T) {
 		{"POST", "/info", "", nil, 405, "POST /info: use GET"},
 		{"DELETE", "/healthz", "", nil, 405, "use GET"},
 		{"GET", "/nope", "", nil, 404, `no such path "/nope"`},
+		{"GET", "/index.html", "", nil, 404, `no such path "/index.html"`},
+		{"POST", "/", "", nil, 405, "POST /: use GET"},
+		{"PUT", "/metrics", "", nil, 405, "PUT /metrics: use GET"},
 	} {
 		req, err := http.NewRequest(c.method, srv.URL+c.path, c.body)
 		if err != nil {
@@ -249,7 +253,7 @@ func TestInputPixels(t *testing.T) {
 	defer srv.Close()
 	for _, c := range []struct {
 		size, status int
-	}{{32, 200}, {33, 413}, {16, 200}} {
+	}{{32, 200}, {33, 400}, {16, 200}} {
 		resp, err := http.Post(srv.URL+"/predict", "image/png", bytes.NewReader(pngOf(t, image.NewRGBA(image.Rect(0, 0, c.size, c.size)))))
 		if err != nil {
 			t.Fatal(err)
@@ -627,10 +631,10 @@ func TestGracefulShutdown(t *testing.T) {
 	clf := classifier(t, cropped)
 	s := newServer(t, clf, serve.DefaultOptions())
 	entered := make(chan struct{}, 2)
-	serve.SetClassify(s, func(images []*transform.Image, names []string, k int) ([]predict.Result, error) {
+	serve.SetClassify(s, func(inputs []predict.Input, k int) ([]predict.Result, error) {
 		entered <- struct{}{}
 		time.Sleep(500 * time.Millisecond) // a slow model
-		return clf.Classify(images, names, k)
+		return clf.ClassifyInputs(inputs, k)
 	})
 	r := start(t, s)
 	raw := pngBytes(t)
@@ -675,13 +679,13 @@ func TestShutdownDeadline(t *testing.T) {
 	s := newServer(t, clf, o)
 	entered, release := make(chan struct{}, 2), make(chan struct{})
 	defer close(release)
-	serve.SetClassify(s, func(images []*transform.Image, names []string, k int) ([]predict.Result, error) {
+	serve.SetClassify(s, func(inputs []predict.Input, k int) ([]predict.Result, error) {
 		entered <- struct{}{}
 		select { // a model that hangs until the test ends
 		case <-release:
 		case <-time.After(20 * time.Second):
 		}
-		return clf.Classify(images, names, k)
+		return clf.ClassifyInputs(inputs, k)
 	})
 	r := start(t, s)
 	raw := pngBytes(t)

@@ -54,7 +54,9 @@ var examples = map[string][]string{
 	},
 	"resgo serve": {
 		"resgo serve --weights runs/flowers/best.safetensors --addr :8080",
-		"# then: curl --data-binary @tulip.jpg http://localhost:8080/predict",
+		"# then: curl --data-binary @tulip.jpg http://localhost:8080/predict, or open http://localhost:8080/",
+		"# forward passes of up to 16 images, 128 requests waiting at most",
+		"resgo serve --weights resnet50.IMAGENET1K_V2 --max-batch 16 --queue 128",
 	},
 	"resgo export": {
 		"# a state dict for torchvision: resnet34(num_classes=5).load_state_dict(torch.load('resNet34.pth'))",

@@ -19,20 +19,26 @@ func serveCmd() *cobra.Command {
 	o := serve.DefaultOptions()
 	cmd := &cobra.Command{
 		Use:   "serve --weights FILE [--addr :8080]",
-		Short: "Serve predictions over HTTP (POST /predict with an image; GET /info)",
-		Long: `Serve predictions over HTTP: POST /predict with an image as the body or
-as the "image" file of a multipart form (?topk=K), GET /info, GET /healthz.
-Errors are JSON {"error": "..."} with their status (400, 404, 405, 413, 415,
-500, 503).
+		Short: "Serve predictions over HTTP, with a web page (POST /predict with an image; GET / in a browser)",
+		Long: `Serve predictions over HTTP: GET / is a web page to choose or drop an
+image and see its top-5 classes; POST /predict with an image as the body or
+as the "image" file of a multipart form (?topk=K); GET /info (the model),
+GET /metrics (Prometheus), GET /healthz. Errors are JSON {"error": "..."}
+with their status (400, 404, 405, 413, 415, 500, 503).
+
+Concurrent requests are decoded in parallel and classified together: one
+forward pass takes up to --max-batch queued images, waiting up to
+--max-wait for more while other requests are in the server. At most --queue
+requests wait for the model; beyond, 503 with Retry-After.
 
 The limits bound what clients can make the server hold: --max-conns
 connections at once (more wait to be accepted), each within
 --read-header-timeout for its headers, --read-timeout for the whole request,
 --write-timeout for its answer and --idle-timeout between requests; bodies
-up to --max-body-bytes, images up to --max-pixels (from their headers,
-before decoding) and, for models that do not crop, model inputs up to
---max-input-pixels. Memory for bodies is at most --max-conns times
---max-body-bytes.
+up to --max-body-bytes (413 beyond), images up to --max-pixels (from their
+headers, before decoding; 400 beyond) and, for models that do not crop,
+model inputs up to --max-input-pixels. Memory for bodies is at most
+--max-conns times --max-body-bytes.
 
 SIGINT or SIGTERM shut down gracefully: no new connections, requests in
 flight answered within --shutdown-timeout, then exit 0 (an error if some
@@ -57,8 +63,8 @@ had to be cut off).`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			fmt.Fprintf(cmd.OutOrStdout(), "serving %s (%d classes) on %s: curl --data-binary @image.jpg %s\n",
-				clf.Model.Name, len(clf.Classes), ln.Addr(), predictURL(ln.Addr()))
+			fmt.Fprintf(cmd.OutOrStdout(), "serving %s (%d classes) on %s: curl --data-binary @image.jpg %s, or open %s in a browser\n",
+				clf.Model.Name, len(clf.Classes), ln.Addr(), predictURL(ln.Addr()), pageURL(ln.Addr()))
 			if err := s.Serve(ctx, ln); err != nil {
 				return err
 			}
@@ -71,10 +77,13 @@ had to be cut off).`,
 	f.StringVar(&weights, "weights", "", "a resgo checkpoint, a .pth or .safetensors state dict, or a torchvision weights name")
 	f.StringVar(&classFile, "classes", "", "class_indices.json (default: the checkpoint's classes, or ImageNet's)")
 	f.StringVar(&addr, "addr", ":8080", "address to listen on")
+	f.IntVar(&o.MaxBatch, "max-batch", o.MaxBatch, "most images in one forward pass")
+	f.DurationVar(&o.MaxWait, "max-wait", o.MaxWait, "longest wait for a batch to fill while other requests are in the server (0: none)")
+	f.IntVar(&o.Queue, "queue", o.Queue, "most requests waiting for the model (503 with Retry-After beyond)")
 	f.IntVar(&o.MaxConns, "max-conns", o.MaxConns, "connections open at once; more wait to be accepted")
 	f.Int64Var(&o.MaxBodyBytes, "max-body-bytes", o.MaxBodyBytes, "largest request body in bytes (413 beyond)")
-	f.Int64Var(&maxPixels, "max-pixels", data.DefaultMaxPixels, "largest image in pixels (width x height), read from its header before decoding (413 beyond)")
-	f.IntVar(&o.MaxInputPixels, "max-input-pixels", o.MaxInputPixels, "largest model input in pixels after preprocessing, for models that do not crop (413 beyond)")
+	f.Int64Var(&maxPixels, "max-pixels", data.DefaultMaxPixels, "largest image in pixels (width x height), read from its header before decoding (400 beyond)")
+	f.IntVar(&o.MaxInputPixels, "max-input-pixels", o.MaxInputPixels, "largest model input in pixels after preprocessing, for models that do not crop (400 beyond)")
 	f.IntVar(&o.MaxHeaderBytes, "max-header-bytes", o.MaxHeaderBytes, "largest request line and headers in bytes")
 	f.DurationVar(&o.ReadHeaderTimeout, "read-header-timeout", o.ReadHeaderTimeout, "time to read a request's headers")
 	f.DurationVar(&o.ReadTimeout, "read-timeout", o.ReadTimeout, "time to read a whole request, body included")
@@ -89,13 +98,17 @@ had to be cut off).`,
 // listening on addr, for the banner's curl line: the host it listens on,
 // or localhost when it listens on every interface (":8080", "0.0.0.0",
 // "[::]").
-func predictURL(addr net.Addr) string {
+func predictURL(addr net.Addr) string { return pageURL(addr) + "predict" }
+
+// pageURL returns the address of the web page of a server listening on
+// addr (see predictURL).
+func pageURL(addr net.Addr) string {
 	host, port, err := net.SplitHostPort(addr.String())
 	if err != nil {
-		return "http://" + addr.String() + "/predict"
+		return "http://" + addr.String() + "/"
 	}
 	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
 		host = "localhost"
 	}
-	return "http://" + net.JoinHostPort(host, port) + "/predict"
+	return "http://" + net.JoinHostPort(host, port) + "/"
 }

@@ -84,7 +84,7 @@ func TestServeSIGTERM(t *testing.T) {
 	if status, v := post(pngSized(t, 10, 10)); status != 200 {
 		t.Errorf("a 10x10 image: status %d, %v", status, v)
 	}
-	if status, v := post(pngSized(t, 11, 10)); status != 413 || !strings.Contains(fmt.Sprint(v["error"]), "limit of 100 pixels (--max-pixels)") {
+	if status, v := post(pngSized(t, 11, 10)); status != 400 || !strings.Contains(fmt.Sprint(v["error"]), "limit of 100 pixels (--max-pixels)") {
 		t.Errorf("an 11x10 image with --max-pixels 100: status %d, %v", status, v)
 	}
 
@@ -149,6 +149,9 @@ func TestServeFlags(t *testing.T) {
 		{"--max-conns=0", "max-conns must be positive, not 0"},
 		{"--read-timeout=-1s", "read-timeout must be positive, not -1s"},
 		{"--max-pixels=0", "--max-pixels 0: must be at least 1"},
+		{"--max-batch=0", "max-batch must be positive, not 0"},
+		{"--queue=-1", "queue must be positive, not -1"},
+		{"--max-wait=-1ms", "max-wait must not be negative, not -1ms"},
 	} {
 		if _, err := run(t, serveCmd(), "--weights", weights, "--addr", "127.0.0.1:0", c.flag); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: %v, want %q", c.flag, err, c.want)
