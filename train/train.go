@@ -76,6 +76,8 @@ type Config struct {
 	// and leaves anything else. Without it New refuses such a folder.
 	Overwrite bool  `json:"-"`
 	Hooks     Hooks `json:"-"` // how the caller follows the training
+	// Dist trains on several processes (see Distributed, train/dist.go).
+	Dist Distributed `json:"-"`
 }
 
 // DataSource is how a training's data was opened, as the command line's
@@ -138,7 +140,8 @@ type Trainer struct {
 	classes []string
 	log     io.Writer
 	state   State
-	fresh   bool // a new run (New), whose output folder Run has not prepared yet
+	fresh   bool          // a new run (New), whose output folder Run has not prepared yet
+	dp      *dataParallel // data-parallel training (train/dist.go); nil in one process
 
 	dlogits tensor.Tensor
 }
@@ -171,7 +174,7 @@ func New(b backend.Backend, cfg Config, trainDS, valDS data.Dataset, log io.Writ
 	if valDS != nil && valDS.Len() > 0 && !slices.Equal(valDS.Classes(), trainDS.Classes()) {
 		return nil, fmt.Errorf("train: the validation data has classes %v, the training data %v", valDS.Classes(), trainDS.Classes())
 	}
-	if err := CheckOut(cfg.Out, cfg.Overwrite); err != nil {
+	if err := CheckOut(cfg.Out, cfg.Overwrite || cfg.Dist.notRoot()); err != nil {
 		return nil, err
 	}
 	classes := trainDS.Classes()
@@ -267,7 +270,7 @@ func Resume(b backend.Backend, cfg Config, trainDS, valDS data.Dataset, log io.W
 	}
 	st := *stp
 	saved := st.Config
-	saved.Out, saved.Workers, saved.Hooks = cfg.Out, cfg.Workers, cfg.Hooks
+	saved.Out, saved.Workers, saved.Hooks, saved.Dist = cfg.Out, cfg.Workers, cfg.Hooks, cfg.Dist
 	if cfg.Epochs > saved.Epochs {
 		saved.Epochs = cfg.Epochs
 	}
@@ -383,7 +386,10 @@ func (t *Trainer) setup() error {
 	if err != nil {
 		return err
 	}
-	t.sched, err = schedule(c, stepsPerEpoch(t.trainDS.Len(), c.Batch))
+	if err := t.setupDist(); err != nil {
+		return err
+	}
+	t.sched, err = schedule(c, stepsPerEpoch(t.trainLen(), c.Batch))
 	return err
 }
 
@@ -451,10 +457,13 @@ func (t *Trainer) Run(ctx context.Context) ([]EpochStats, error) {
 	if t.state.Cursor.Epoch >= c.Epochs {
 		return t.state.History, fmt.Errorf("%w: it trained all its %d epochs", ErrFinished, c.Epochs)
 	}
+	if err := t.startDist(); err != nil {
+		return nil, err
+	}
 	if err := t.prepareOut(); err != nil {
 		return nil, err
 	}
-	if err := WriteClassIndices(filepath.Join(c.Out, ClassFile), t.classes); err != nil {
+	if err := t.writeClassIndices(); err != nil {
 		return nil, err
 	}
 	h, w := c.Augment.OutputSize(0, 0)
@@ -462,19 +471,22 @@ func (t *Trainer) Run(ctx context.Context) ([]EpochStats, error) {
 		return nil, fmt.Errorf("the training augmentation must give a fixed size (a crop)")
 	}
 	train, err := data.NewLoader(t.trainDS, data.Options{BatchSize: c.Batch, Channels: c.Eval.Channels, Height: h, Width: w,
-		Shuffle: true, Seed: c.Seed, Transform: c.Augment.Func(c.Eval.Norm), Workers: c.Workers, Log: t.log})
+		Shuffle: true, Seed: c.Seed, Sampler: t.sampler(), Transform: c.Augment.Func(c.Eval.Norm), Workers: c.Workers, Log: t.log})
 	if err != nil {
 		return nil, err
 	}
 	var val *data.Loader
 	if t.hasVal() {
-		if val, err = t.evalLoader(t.valDS); err != nil {
+		if val, err = t.evalLoader(t.valShard()); err != nil {
 			return nil, fmt.Errorf("validation data: %w", err)
 		}
 	}
 	for t.state.Cursor.Epoch < c.Epochs {
 		epoch := t.state.Cursor.Epoch
 		interrupted, err := t.trainEpoch(ctx, train)
+		if err == nil {
+			err = t.gatherEpoch() // the sums of all ranks
+		}
 		if err != nil {
 			return t.state.History, err
 		}
@@ -498,6 +510,9 @@ func (t *Trainer) Run(ctx context.Context) ([]EpochStats, error) {
 				vp.Step = done
 				c.Hooks.batch(vp)
 			})
+			if err == nil {
+				err = t.gatherEval(res) // the results of all ranks' shares
+			}
 			c.Hooks.passEnd(vp)
 			if errors.Is(err, context.Canceled) {
 				// Interrupted while validating: the epoch's training is done
@@ -583,6 +598,9 @@ func (t *Trainer) checkState() (map[string]*tensor.Tensor, error) {
 // files of the run there before.
 func (t *Trainer) prepareOut() error {
 	dir := t.cfg.Out
+	if !t.root() {
+		return nil // rank 0 writes the output folder
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("output folder: %w", err)
 	}
@@ -645,16 +663,16 @@ func (t *Trainer) trainEpoch(ctx context.Context, loader *data.Loader) (interrup
 	c := t.cfg
 	epoch := t.state.Cursor.Epoch
 	nn.SetTraining(t.model, true)
-	it := loader.Resume(t.state.Cursor)
+	it := t.resumeIter(loader)
 	defer it.Close()
 	start := time.Now()
 	defer func() { t.state.Elapsed += time.Since(start).Seconds() }()
 	p := t.trainProgress(t.state.Cursor.Batch, loader.Len(), t.state.Elapsed)
 	c.Hooks.passStart(p)
 	for {
-		if ctx.Err() != nil {
+		if stop, err := t.stopAll(ctx); err != nil || stop {
 			c.Hooks.passEnd(p)
-			return true, nil
+			return err == nil, err
 		}
 		batch := it.Next()
 		if batch == nil {
@@ -666,6 +684,9 @@ func (t *Trainer) trainEpoch(ctx context.Context, loader *data.Loader) (interrup
 				epoch+1, t.state.Step+1, ErrNonFinite, c.Schedule, lr)
 		}
 		t.opt.SetLR(lr)
+		if err := t.beforeStep(); err != nil {
+			return false, err
+		}
 		var loss float64
 		var correct int
 		err := backend.Do(t.b, func() {
@@ -674,6 +695,9 @@ func (t *Trainer) trainEpoch(ctx context.Context, loader *data.Loader) (interrup
 			correct = countCorrect(backend.Values(t.b, logits), batch.Labels)
 			t.model.Backward(&t.dlogits, false)
 		})
+		if err == nil {
+			err = t.averageGrads() // over the ranks
+		}
 		if err != nil {
 			return false, err
 		}
@@ -790,6 +814,9 @@ func (t *Trainer) save(name string) error {
 // atomically; without opt (nil) the checkpoint holds the model only, as
 // BestFile does.
 func (t *Trainer) write(name string, opt map[string]*tensor.Tensor) error {
+	if !t.root() {
+		return nil // rank 0 writes the output folder
+	}
 	raw, err := json.Marshal(t.state)
 	if err != nil {
 		return fmt.Errorf("checkpoint %s: training state: %w", name, err)
