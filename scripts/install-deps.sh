@@ -10,10 +10,12 @@
 #                          the reference implementation the parity tests compare against
 #   libopenblas0-pthread   a fast BLAS for PyTorch's side of the speed comparisons
 #   libjpeg-turbo-progs    cjpeg: the JPEG tests' files PIL cannot write (arithmetic coding, 4:4:0, 4:1:1)
+#   openmpi-bin, libopenmpi-dev
+#                          Open MPI's mpirun and C library: the data-parallel training tests (2 ranks on loopback)
 set -euo pipefail
 pkgs=(libdnnl-dev libjpeg62-turbo-dev dataset-fashion-mnist)
 if [ "${1:-}" = test ]; then
-  pkgs+=(python3-torch python3-torchvision libopenblas0-pthread libjpeg-turbo-progs)
+  pkgs+=(python3-torch python3-torchvision libopenblas0-pthread libjpeg-turbo-progs openmpi-bin libopenmpi-dev)
 fi
 missing=()
 for p in "${pkgs[@]}"; do
