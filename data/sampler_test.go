@@ -2,6 +2,7 @@ package data
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"slices"
@@ -137,4 +138,21 @@ func TestDistributedSamplerTorch(t *testing.T) {
 // indexed returns a data set of n 1x1 gray images.
 func indexed(n int) *Memory {
 	return &Memory{W: 1, H: 1, C: 1, Pix: make([]uint8, n), Labels: make([]int, n), ClassNames: []string{"a"}}
+}
+
+// Three processes share 10 samples: each takes every third position of
+// the epoch's order, padded to 12 by repeating its start.
+func ExampleDistributedSampler() {
+	for rank := range 3 {
+		s, err := NewDistributedSampler(10, 3, rank, false, 0)
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		fmt.Println(rank, s.Indices(0))
+	}
+	// Output:
+	// 0 [0 3 6 9]
+	// 1 [1 4 7 0]
+	// 2 [2 5 8 1]
 }

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/resgo/resgo/dist"
 	"github.com/resgo/resgo/modelfile"
 )
 
@@ -36,6 +37,9 @@ var (
 // mpiResgo returns resgo built with MPI, building it once.
 func mpiResgo(t *testing.T) string {
 	t.Helper()
+	if os.Getenv("CGO_ENABLED") == "0" {
+		t.Skip("CGO_ENABLED=0: MPI needs cgo; the MPI tests run in the cgo pass of make test")
+	}
 	_, errRun := exec.LookPath("mpirun")
 	errPC := exec.Command("pkg-config", "--exists", "ompi-c").Run()
 	if errRun != nil || errPC != nil {
@@ -258,5 +262,19 @@ func TestMPIRankDies(t *testing.T) {
 				t.Errorf("no timeout message from rank 0:\n%s", log.String())
 			}
 		})
+	}
+}
+
+// TestTrainUnderMPIWithoutMPI: the default build, started by mpirun with
+// several ranks, refuses to train instead of training N separate models.
+func TestTrainUnderMPIWithoutMPI(t *testing.T) {
+	if dist.Built {
+		t.Skip("built with MPI")
+	}
+	t.Setenv("OMPI_COMM_WORLD_SIZE", "2")
+	out := filepath.Join(t.TempDir(), "run")
+	_, err := run(t, trainCmd(), trainArgs(shapesFolder(t, 2), out)...)
+	if err == nil || !strings.Contains(err.Error(), "built without MPI: rebuild with -tags mpi") {
+		t.Fatalf("under mpirun without MPI: %v", err)
 	}
 }
