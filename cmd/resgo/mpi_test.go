@@ -278,3 +278,67 @@ func TestTrainUnderMPIWithoutMPI(t *testing.T) {
 		t.Fatalf("under mpirun without MPI: %v", err)
 	}
 }
+
+// TestMPIResumeExact: 2 ranks interrupted (SIGTERM to mpirun, which
+// forwards it) and resumed from rank 0's checkpoint end with the weights
+// and history of 2 ranks that were not interrupted.
+func TestMPIResumeExact(t *testing.T) {
+	bin := mpiResgo(t)
+	data := mpiData(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	whole, parts := filepath.Join(dir, "whole"), filepath.Join(dir, "parts")
+	args := func(out string) []string {
+		return mpiTrainArgs(data, out, 32, "--epochs", "8", "--lr", "0.05")
+	}
+	if out, err := mpirun(ctx, bin, 2, nil, args(whole)...).CombinedOutput(); err != nil {
+		t.Fatalf("uninterrupted: %v\n%s", err, out)
+	}
+	cmd := mpirun(ctx, bin, 2, nil, args(parts)...)
+	var log bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &log, &log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Interrupt in epoch 2 or later: history.csv is written after epoch 1.
+	for !exists(filepath.Join(parts, "history.csv")) {
+		if ctx.Err() != nil {
+			t.Fatalf("no epoch ended:\n%s", log.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(150 * time.Millisecond)
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Logf("interrupted run: %v", err)
+	}
+	if !strings.Contains(log.String(), "interrupted:") {
+		t.Fatalf("the run was not interrupted by SIGTERM:\n%s", log.String())
+	}
+	resume := []string{"train", "--resume", "--out", parts, "--quiet"}
+	if out, err := mpirun(ctx, bin, 2, nil, resume...).CombinedOutput(); err != nil {
+		t.Fatalf("--resume: %v\n%s", err, out)
+	}
+	if d := relDiff(t, filepath.Join(whole, "last.safetensors"), filepath.Join(parts, "last.safetensors")); d != 0 {
+		t.Errorf("resumed weights differ by %.2g from the uninterrupted run's", d)
+	}
+	// The same losses and accuracies (the seconds differ).
+	hist := func(dir string) []string {
+		b, err := os.ReadFile(filepath.Join(dir, "history.csv"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rows []string
+		for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			f := strings.Split(line, ",")
+			rows = append(rows, strings.Join(f[:6], ","))
+		}
+		return rows
+	}
+	if a, b := hist(whole), hist(parts); !slices.Equal(a, b) {
+		t.Errorf("history:\n%v\nresumed:\n%v", a, b)
+	}
+}
