@@ -4,7 +4,7 @@ BIN := bin/resgo
 # Go 1.26 as the Debian 12 machines here have it.
 export PATH := $(PATH):/usr/local/go/bin
 
-.PHONY: deps test-deps demo quick build test test-isa fuzz vet bench clean
+.PHONY: deps test-deps demo quick build build-mpi test test-isa fuzz vet bench clean
 
 # deps installs the system packages resgo and its demo need (oneDNN,
 # Fashion-MNIST); test-deps adds PyTorch and torchvision from Debian, the
@@ -18,6 +18,11 @@ test-deps:
 build:
 	$(GO) build -o $(BIN) ./cmd/resgo
 
+# build-mpi builds resgo with data-parallel training over Open MPI
+# (mpirun -np N bin/resgo-mpi train ...); needs libopenmpi-dev.
+build-mpi:
+	$(GO) build -tags mpi -o bin/resgo-mpi ./cmd/resgo
+
 # demo: set up everything and run resgo's main job. (OpenMP's default wait
 # policy, spinning, trains ResNet-20 about 10% faster here than
 # OMP_WAIT_POLICY=passive, data loader included.)
@@ -29,6 +34,7 @@ quick: deps build
 
 vet:
 	$(GO) vet ./...
+	$(GO) vet -tags mpi ./dist/ ./cmd/resgo/
 	CGO_ENABLED=0 $(GO) vet ./...
 
 # test runs the whole suite with oneDNN, then the pure-Go build

@@ -33,6 +33,10 @@ type Options struct {
 	// transforms: sample i of epoch e is transformed with a generator
 	// derived from (Seed, e, i) alone, whichever worker handles it.
 	Seed uint64
+	// Sampler, if set, chooses the samples of each epoch and their order
+	// (a DistributedSampler: this process's shard); Shuffle and Seed's
+	// orders are then the sampler's business.
+	Sampler Sampler
 	// DropLast drops an epoch's last batch if it is not full.
 	DropLast bool
 	// Transform makes a sample's values from its image. If nil, the image
@@ -98,6 +102,9 @@ func NewLoader(ds Dataset, opt Options) (*Loader, error) {
 	if err := checkSampleWeights(opt.SampleWeights, ds.Len()); err != nil {
 		return nil, err
 	}
+	if opt.SampleWeights != nil && opt.Sampler != nil {
+		return nil, fmt.Errorf("data.NewLoader: SampleWeights and a Sampler both choose the epoch's samples: set one")
+	}
 	if opt.Workers < 0 || opt.Prefetch < 0 {
 		return nil, fmt.Errorf("data.NewLoader: %d workers, prefetch %d", opt.Workers, opt.Prefetch)
 	}
@@ -120,6 +127,9 @@ func NewLoader(ds Dataset, opt Options) (*Loader, error) {
 // Len returns the number of batches in an epoch when no sample is skipped.
 func (l *Loader) Len() int {
 	n, b := l.ds.Len(), l.opt.BatchSize
+	if l.opt.Sampler != nil {
+		n = l.opt.Sampler.Len()
+	}
 	if l.opt.DropLast {
 		return n / b
 	}
@@ -146,6 +156,9 @@ func (l *Loader) Skipped() []int {
 // Order returns the order in which epoch visits the samples (before any is
 // skipped).
 func (l *Loader) Order(epoch int) []int {
+	if l.opt.Sampler != nil {
+		return l.opt.Sampler.Indices(epoch)
+	}
 	n := l.ds.Len()
 	if w := l.opt.SampleWeights; w != nil {
 		return weightedOrder(w, newPCG(l.opt.Seed, weightSalt, uint64(epoch)))

@@ -1,83 +1,158 @@
 package data
 
 import (
-	"math"
-	"math/rand/v2"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"slices"
 	"testing"
-
-	"github.com/resgo/resgo/transform"
 )
 
-// TestWeightedOrder: indices are drawn with probability proportional to
-// their weights (within 5 standard deviations over many draws), never
-// with weight 0.
-func TestWeightedOrder(t *testing.T) {
-	w := []float64{1, 0, 3, 0.5, 0, 2.5}
-	counts := make([]int, len(w))
-	draws := 0
-	for e := range 4000 {
-		for _, i := range weightedOrder(w, newPCG(1, weightSalt, uint64(e))) {
-			counts[i]++
-			draws++
+// The shards of every rank are disjoint (when the replicas divide the
+// data set), cover it, are reshuffled per epoch and do not depend on
+// anything but the seed and the epoch.
+func TestDistributedSamplerCovers(t *testing.T) {
+	for _, n := range []int{1, 5, 64, 1000} {
+		for _, replicas := range []int{1, 2, 3, 8} {
+			var all []int
+			for rank := range replicas {
+				s, err := NewDistributedSampler(n, replicas, rank, true, 7)
+				if err != nil {
+					t.Fatal(err)
+				}
+				idx := s.Indices(2)
+				if len(idx) != s.Len() {
+					t.Fatalf("n %d, rank %d of %d: %d indices, Len %d", n, rank, replicas, len(idx), s.Len())
+				}
+				all = append(all, idx...)
+			}
+			if len(all) != (n+replicas-1)/replicas*replicas {
+				t.Fatalf("n %d, %d replicas: %d indices in all", n, replicas, len(all))
+			}
+			seen := map[int]int{}
+			for _, i := range all {
+				seen[i]++
+			}
+			if len(seen) != n {
+				t.Fatalf("n %d, %d replicas: the shards cover %d samples", n, replicas, len(seen))
+			}
+			if n%replicas == 0 {
+				for i, c := range seen {
+					if c != 1 {
+						t.Fatalf("n %d, %d replicas: sample %d in %d shards", n, replicas, i, c)
+					}
+				}
+			}
 		}
 	}
-	for i, c := range counts {
-		p := w[i] / 7
-		sd := math.Sqrt(float64(draws) * p * (1 - p))
-		if math.Abs(float64(c)-p*float64(draws)) > 5*sd || (p == 0 && c != 0) {
-			t.Errorf("index %d (weight %v): %d of %d draws, expected %.0f", i, w[i], c, draws, p*float64(draws))
+	s, _ := NewDistributedSampler(1000, 2, 1, true, 7)
+	if slices.Equal(s.Indices(0), s.Indices(1)) {
+		t.Fatal("epochs 0 and 1 have the same shard")
+	}
+	if !slices.Equal(s.Indices(1), s.Indices(1)) {
+		t.Fatal("one epoch's shard differs between two calls")
+	}
+	// One replica visits the data in the order a shuffling Loader does.
+	one, _ := NewDistributedSampler(1000, 1, 0, true, 7)
+	l, err := NewLoader(indexed(1000), Options{BatchSize: 4, Channels: 1, Height: 1, Width: 1, Shuffle: true, Seed: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(one.Indices(3), l.Order(3)) {
+		t.Fatal("one replica's shard is not the Loader's order")
+	}
+	if _, err := NewDistributedSampler(10, 2, 2, true, 0); err == nil {
+		t.Fatal("rank 2 of 2 accepted")
+	}
+}
+
+// A Loader with a sampler delivers the shard, in batches.
+func TestLoaderSampler(t *testing.T) {
+	s, _ := NewDistributedSampler(10, 3, 1, false, 0)
+	l, err := NewLoader(indexed(10), Options{BatchSize: 3, Channels: 1, Height: 1, Width: 1, Sampler: s, Workers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.Len() != 2 {
+		t.Fatalf("Len %d, want 2 batches of the 4 samples", l.Len())
+	}
+	it := l.Epoch(0)
+	defer it.Close()
+	var got []int
+	for b := it.Next(); b != nil; b = it.Next() {
+		got = append(got, b.Indices...)
+		b.Release()
+	}
+	// Rank 1 of 3 takes 1, 4, 7 and, padded, 0.
+	if want := []int{1, 4, 7, 0}; !slices.Equal(got, want) {
+		t.Fatalf("samples %v, want %v", got, want)
+	}
+}
+
+// The shards match PyTorch's DistributedSampler's, given the same epoch
+// order (torch's own permutation when shuffling): the padding, the
+// striding and the lengths.
+func TestDistributedSamplerTorch(t *testing.T) {
+	if err := exec.Command("/usr/bin/python3", "-c", "import torch").Run(); err != nil {
+		if os.Getenv("CI") == "true" || os.Getenv("RESGO_REQUIRE_TORCH") == "1" {
+			t.Fatalf("/usr/bin/python3 cannot import torch (Debian's python3-torch): %v", err)
+		}
+		t.Skip("no torch: /usr/bin/python3 cannot import torch")
+	}
+	out, err := exec.Command("/usr/bin/python3", "../scripts/make_sampler_fixtures.py").Output()
+	if err != nil {
+		t.Fatalf("make_sampler_fixtures.py: %v", err)
+	}
+	var fx struct {
+		Cases []struct {
+			N, Replicas, Epoch, Len int
+			Shuffle                 bool
+			Order                   []int
+			Shards                  [][]int
+		}
+	}
+	if err := json.Unmarshal(out, &fx); err != nil {
+		t.Fatal(err)
+	}
+	if len(fx.Cases) == 0 {
+		t.Fatal("no cases")
+	}
+	for _, c := range fx.Cases {
+		for rank, want := range c.Shards {
+			got := shard(c.Order, c.Replicas, rank)
+			if !slices.Equal(got, want) {
+				t.Fatalf("n %d, rank %d of %d, shuffle %v: shard %v, torch %v", c.N, rank, c.Replicas, c.Shuffle, got, want)
+			}
+			s := DistributedSampler{N: c.N, Replicas: c.Replicas, Rank: rank}
+			if s.Len() != c.Len {
+				t.Fatalf("n %d, %d replicas: Len %d, torch %d", c.N, c.Replicas, s.Len(), c.Len)
+			}
+			if !c.Shuffle && !slices.Equal(s.Indices(c.Epoch), want) {
+				t.Fatalf("n %d, rank %d of %d: unshuffled shard %v, torch %v", c.N, rank, c.Replicas, s.Indices(c.Epoch), want)
+			}
 		}
 	}
 }
 
-// TestBalancedLoader: with BalancedWeights an epoch of an imbalanced
-// dataset draws its classes about equally, and a sample drawn twice is
-// transformed twice differently.
-func TestBalancedLoader(t *testing.T) {
-	m := memDataset(200, 2)
-	for i := range m.Labels { // 180 of class 0, 20 of class 1
-		m.Labels[i] = 0
-		if i%10 == 0 {
-			m.Labels[i] = 1
+// indexed returns a data set of n 1x1 gray images.
+func indexed(n int) *Memory {
+	return &Memory{W: 1, H: 1, C: 1, Pix: make([]uint8, n), Labels: make([]int, n), ClassNames: []string{"a"}}
+}
+
+// Three processes share 10 samples: each takes every third position of
+// the epoch's order, padded to 12 by repeating its start.
+func ExampleDistributedSampler() {
+	for rank := range 3 {
+		s, err := NewDistributedSampler(10, 3, rank, false, 0)
+		if err != nil {
+			fmt.Println(err)
+			return
 		}
+		fmt.Println(rank, s.Indices(0))
 	}
-	l, err := NewLoader(m, Options{BatchSize: 50, Channels: 1, Height: 2, Width: 2, Shuffle: true, Seed: 3, Workers: 2,
-		SampleWeights: BalancedWeights(m),
-		Transform: func(img *transform.Image, rng *rand.Rand, dst []float32) {
-			dst[0] = float32(img.Pix[0])
-			dst[1] = rng.Float32() // the sample's random draw
-		}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ones := 0
-	draw := map[int]map[float32]bool{}
-	it := l.Epoch(0)
-	for b := it.Next(); b != nil; b = it.Next() {
-		for k, lab := range b.Labels {
-			ones += lab
-			i := b.Indices[k]
-			if draw[i] == nil {
-				draw[i] = map[float32]bool{}
-			}
-			draw[i][b.X.Values()[k*4+1]] = true
-		}
-		b.Release()
-	}
-	it.Close()
-	if ones < 70 || ones > 130 {
-		t.Errorf("%d of 200 draws of the rare class, expected about 100", ones)
-	}
-	twice := 0
-	for _, d := range draw {
-		if len(d) > 1 {
-			twice++
-		}
-	}
-	if twice == 0 {
-		t.Error("no sample drawn twice was augmented differently")
-	}
-	if _, err := NewLoader(m, Options{BatchSize: 1, Channels: 1, Height: 2, Width: 2, SampleWeights: []float64{1}}); err == nil {
-		t.Error("one weight for 200 samples accepted")
-	}
+	// Output:
+	// 0 [0 3 6 9]
+	// 1 [1 4 7 0]
+	// 2 [2 5 8 1]
 }

@@ -29,6 +29,13 @@ type BatchNorm2d struct {
 	RunningMean, RunningVar *Var
 	NumBatchesTracked       *Var
 
+	// Sync, if set, makes the layer a synchronized batch norm (PyTorch's
+	// SyncBatchNorm) over the processes of a data-parallel training: the
+	// batch statistics are those of all processes' batches together (see
+	// nn/syncbn.go). Set it with SetSyncBN.
+	Sync  StatsReducer
+	syncb *syncBuffers
+
 	b        backend.Backend
 	training bool
 	frozen   bool
@@ -91,7 +98,11 @@ func (bn *BatchNorm2d) ForwardReLU(x *tensor.Tensor, relu bool) *tensor.Tensor {
 	if n <= 1 {
 		backend.Fail("nn.BatchNorm2d", "expected more than 1 value per channel when training", x)
 	}
-	bn.b.BatchNormTrain(&bn.y, &bn.mean, &bn.variance, x, gamma, beta, bn.Eps, relu)
+	if bn.Sync != nil {
+		n = bn.trainSync(x, relu) // the statistics of all processes' batches
+	} else {
+		bn.b.BatchNormTrain(&bn.y, &bn.mean, &bn.variance, x, gamma, beta, bn.Eps, relu)
+	}
 
 	// Update the running statistics as PyTorch does.
 	bn.numBatches++
@@ -115,6 +126,9 @@ func (bn *BatchNorm2d) Backward(dy *tensor.Tensor, needInput bool) *tensor.Tenso
 	if !bn.batchRun {
 		return bn.backwardRunning(dy, needInput)
 	}
+	if bn.Sync != nil {
+		return bn.backwardSync(dy, needInput)
+	}
 	var dgamma, dbeta *tensor.Tensor
 	if !bn.Weight.Frozen {
 		bn.Weight.Grad = ensure(bn.Weight.Grad)
@@ -128,6 +142,7 @@ func (bn *BatchNorm2d) Backward(dy *tensor.Tensor, needInput bool) *tensor.Tenso
 	// gamma and beta gradients' formula anyway; the backend computes all
 	// three in one pass.
 	bn.b.BatchNormBackward(&bn.dx, dgamma, dbeta, dy, bn.x, &bn.y, bn.Weight.Value, &bn.mean, &bn.variance, bn.Eps, bn.relu)
+	bn.gradsDone(dgamma, dbeta)
 	if !needInput {
 		return nil
 	}

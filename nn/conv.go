@@ -74,6 +74,10 @@ func (c *Conv2d) Backward(dy *tensor.Tensor, needInput bool) *tensor.Tensor {
 			db = c.Bias.Grad
 		}
 		c.b.Conv2DBackwardWeights(c.Weight.Grad, db, c.x, dy, c.Weight.Value.Shape(), c.Params)
+		c.Weight.gradDone()
+		if db != nil {
+			c.Bias.gradDone()
+		}
 	}
 	if !needInput {
 		return nil

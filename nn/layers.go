@@ -180,6 +180,12 @@ func (l *Linear) Backward(dy *tensor.Tensor, needInput bool) *tensor.Tensor {
 	if dx != nil || dw != nil || db != nil {
 		l.b.LinearBackward(dx, dw, db, dy, l.x, l.Weight.Value)
 	}
+	if dw != nil {
+		l.Weight.gradDone()
+	}
+	if db != nil {
+		l.Bias.gradDone()
+	}
 	return dx
 }
 

@@ -42,6 +42,18 @@ type Var struct {
 	// Frozen marks a Parameter the optimizer must not update and whose
 	// gradient is not computed.
 	Frozen bool
+	// GradReady, if set, is called by the layer's Backward as soon as Grad
+	// holds this step's gradient, before the rest of the backward pass:
+	// data-parallel training starts summing the gradients there (as
+	// PyTorch's DDP does from its autograd hooks).
+	GradReady func(v *Var)
+}
+
+// gradDone calls v's GradReady hook, if any.
+func (v *Var) gradDone() {
+	if v.GradReady != nil {
+		v.GradReady(v)
+	}
 }
 
 // Child is a named submodule.

@@ -13,12 +13,14 @@
 #   python3-onnx           onnx.checker (full check) on the models resgo export --format onnx writes
 #   python3-numpy          numpy.load of the .npy files resgo embed writes
 #   chromium               headless browser: the test of resgo serve's web page (serve/page_test.go)
+#   openmpi-bin, libopenmpi-dev
+#                          Open MPI's mpirun and C library: the data-parallel training tests (2 ranks on loopback)
 #   npm                    (when there is no npm command) installs npm's onnxruntime-node@1.30.0 in
 #                          /opt/resgo/ort: its libonnxruntime.so runs the exported models in the onnx tests
 set -euo pipefail
 pkgs=(libdnnl-dev libjpeg62-turbo-dev dataset-fashion-mnist)
 if [ "${1:-}" = test ]; then
-  pkgs+=(python3-torch python3-torchvision libopenblas0-pthread libjpeg-turbo-progs python3-onnx python3-numpy chromium)
+  pkgs+=(python3-torch python3-torchvision libopenblas0-pthread libjpeg-turbo-progs python3-onnx python3-numpy chromium openmpi-bin libopenmpi-dev)
 fi
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"

@@ -37,6 +37,9 @@ var historyHeader = []string{"epoch", "lr", "train_loss", "train_acc", "val_loss
 
 // writeHistory writes the history so far into the output folder.
 func (t *Trainer) writeHistory() error {
+	if !t.root() {
+		return nil // rank 0 writes the output folder
+	}
 	return WriteHistory(filepath.Join(t.cfg.Out, HistoryFile), t.state.History)
 }
 

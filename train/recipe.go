@@ -180,7 +180,7 @@ func recipeSchedule(c Config, steps int) (s optim.Schedule, ok bool) {
 // the plateau's once the warmup is over.
 func (t *Trainer) stepLR() float64 {
 	lr := t.sched.LR(t.state.Step)
-	if p := t.state.Plateau; p != nil && t.state.Step >= t.cfg.warmupSteps(stepsPerEpoch(t.trainDS.Len(), t.cfg.Batch)) {
+	if p := t.state.Plateau; p != nil && t.state.Step >= t.cfg.warmupSteps(stepsPerEpoch(t.trainLen(), t.cfg.Batch)) {
 		lr = p.LR()
 	}
 	return lr
@@ -229,8 +229,9 @@ func (t *Trainer) setupRecipe() error {
 	return nil
 }
 
-// beforeStep clips the gradients when the recipe asks for it.
-func (t *Trainer) beforeStep() error {
+// clipGrads clips the gradients (averaged over the ranks, in data-parallel
+// training) when the recipe asks for it.
+func (t *Trainer) clipGrads() error {
 	if t.cfg.ClipGrad <= 0 {
 		return nil
 	}
@@ -252,6 +253,9 @@ func (t *Trainer) afterStep() error {
 func (t *Trainer) endEpoch(ctx context.Context, val *data.Loader, st *EpochStats) error {
 	if t.ema != nil && val != nil {
 		res, err := Evaluate(ctx, t.ema.Model(), val, t.cfg.LabelSmoothing, nil)
+		if err == nil {
+			err = t.gatherEval(res) // the results of all ranks' shares
+		}
 		if err != nil {
 			return fmt.Errorf("EMA validation: %w", err)
 		}
@@ -260,7 +264,7 @@ func (t *Trainer) endEpoch(ctx context.Context, val *data.Loader, st *EpochStats
 	if val == nil {
 		return nil
 	}
-	if p := t.state.Plateau; p != nil && t.state.Step >= t.cfg.warmupSteps(stepsPerEpoch(t.trainDS.Len(), t.cfg.Batch)) {
+	if p := t.state.Plateau; p != nil && t.state.Step >= t.cfg.warmupSteps(stepsPerEpoch(t.trainLen(), t.cfg.Batch)) {
 		p.Step(st.ValLoss)
 	}
 	if t.cfg.Patience > 0 {
@@ -308,8 +312,8 @@ func (t *Trainer) sampleWeights() []float64 {
 
 // writeEMA writes the EMA's weights and metadata to EMAFile.
 func (t *Trainer) writeEMA() error {
-	if t.ema == nil {
-		return nil
+	if t.ema == nil || !t.root() {
+		return nil // rank 0 writes the output folder
 	}
 	raw, err := json.Marshal(t.state)
 	if err != nil {

@@ -79,6 +79,8 @@ type Config struct {
 	// and leaves anything else. Without it New refuses such a folder.
 	Overwrite bool  `json:"-"`
 	Hooks     Hooks `json:"-"` // how the caller follows the training
+	// Dist trains on several processes (see Distributed, train/dist.go).
+	Dist Distributed `json:"-"`
 }
 
 // DataSource is how a training's data was opened, as the command line's
@@ -143,8 +145,9 @@ type Trainer struct {
 	classes []string
 	log     io.Writer
 	state   State
-	fresh   bool // a new run (New), whose output folder Run has not prepared yet
-	ema     *EMA // the model EMA (Recipe.ModelEMA), or nil
+	fresh   bool          // a new run (New), whose output folder Run has not prepared yet
+	ema     *EMA          // the model EMA (Recipe.ModelEMA), or nil
+	dp      *dataParallel // data-parallel training (train/dist.go); nil in one process
 
 	dlogits  tensor.Tensor
 	dlogits2 tensor.Tensor // the reversed labels' gradient, when mixing (mix.go)
@@ -178,7 +181,7 @@ func New(b backend.Backend, cfg Config, trainDS, valDS data.Dataset, log io.Writ
 	if valDS != nil && valDS.Len() > 0 && !slices.Equal(valDS.Classes(), trainDS.Classes()) {
 		return nil, fmt.Errorf("train: the validation data has classes %v, the training data %v", valDS.Classes(), trainDS.Classes())
 	}
-	if err := CheckOut(cfg.Out, cfg.Overwrite); err != nil {
+	if err := CheckOut(cfg.Out, cfg.Overwrite || cfg.Dist.notRoot()); err != nil {
 		return nil, err
 	}
 	classes := trainDS.Classes()
@@ -277,7 +280,7 @@ func Resume(b backend.Backend, cfg Config, trainDS, valDS data.Dataset, log io.W
 	}
 	st := *stp
 	saved := st.Config
-	saved.Out, saved.Workers, saved.Hooks = cfg.Out, cfg.Workers, cfg.Hooks
+	saved.Out, saved.Workers, saved.Hooks, saved.Dist = cfg.Out, cfg.Workers, cfg.Hooks, cfg.Dist
 	if cfg.Epochs > saved.Epochs {
 		saved.Epochs = cfg.Epochs
 	}
@@ -404,7 +407,10 @@ func (t *Trainer) setup() error {
 	if err := t.applyRecipeOptim(params); err != nil {
 		return err
 	}
-	t.sched, err = schedule(c, stepsPerEpoch(t.trainDS.Len(), c.Batch))
+	if err := t.setupDist(); err != nil {
+		return err
+	}
+	t.sched, err = schedule(c, stepsPerEpoch(t.trainLen(), c.Batch))
 	return err
 }
 
@@ -475,10 +481,13 @@ func (t *Trainer) Run(ctx context.Context) ([]EpochStats, error) {
 	if t.state.Cursor.Epoch >= c.Epochs {
 		return t.state.History, fmt.Errorf("%w: it trained all its %d epochs", ErrFinished, c.Epochs)
 	}
+	if err := t.startDist(); err != nil {
+		return nil, err
+	}
 	if err := t.prepareOut(); err != nil {
 		return nil, err
 	}
-	if err := WriteClassIndices(filepath.Join(c.Out, ClassFile), t.classes); err != nil {
+	if err := t.writeClassIndices(); err != nil {
 		return nil, err
 	}
 	h, w := c.Augment.OutputSize(0, 0)
@@ -486,20 +495,23 @@ func (t *Trainer) Run(ctx context.Context) ([]EpochStats, error) {
 		return nil, fmt.Errorf("the training augmentation must give a fixed size (a crop)")
 	}
 	train, err := data.NewLoader(t.trainDS, data.Options{BatchSize: c.Batch, Channels: c.Eval.Channels, Height: h, Width: w,
-		Shuffle: true, Seed: c.Seed, Transform: c.Augment.Func(c.Eval.Norm), Workers: c.Workers, Log: t.log,
+		Shuffle: true, Seed: c.Seed, Sampler: t.sampler(), Transform: c.Augment.Func(c.Eval.Norm), Workers: c.Workers, Log: t.log,
 		SampleWeights: t.sampleWeights()})
 	if err != nil {
 		return nil, err
 	}
 	var val *data.Loader
 	if t.hasVal() {
-		if val, err = t.evalLoader(t.valDS); err != nil {
+		if val, err = t.evalLoader(t.valShard()); err != nil {
 			return nil, fmt.Errorf("validation data: %w", err)
 		}
 	}
 	for t.state.Cursor.Epoch < c.Epochs && !t.state.StoppedEarly {
 		epoch := t.state.Cursor.Epoch
 		interrupted, err := t.trainEpoch(ctx, train)
+		if err == nil {
+			err = t.gatherEpoch() // the sums of all ranks
+		}
 		if err != nil {
 			return t.state.History, err
 		}
@@ -523,6 +535,9 @@ func (t *Trainer) Run(ctx context.Context) ([]EpochStats, error) {
 				vp.Step = done
 				c.Hooks.batch(vp)
 			})
+			if err == nil {
+				err = t.gatherEval(res) // the results of all ranks' shares
+			}
 			c.Hooks.passEnd(vp)
 			if errors.Is(err, context.Canceled) {
 				// Interrupted while validating: the epoch's training is done
@@ -619,6 +634,9 @@ func (t *Trainer) checkState() (map[string]*tensor.Tensor, error) {
 // files of the run there before.
 func (t *Trainer) prepareOut() error {
 	dir := t.cfg.Out
+	if !t.root() {
+		return nil // rank 0 writes the output folder
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("output folder: %w", err)
 	}
@@ -681,16 +699,16 @@ func (t *Trainer) trainEpoch(ctx context.Context, loader *data.Loader) (interrup
 	c := t.cfg
 	epoch := t.state.Cursor.Epoch
 	nn.SetTraining(t.model, true)
-	it := loader.Resume(t.state.Cursor)
+	it := t.resumeIter(loader)
 	defer it.Close()
 	start := time.Now()
 	defer func() { t.state.Elapsed += time.Since(start).Seconds() }()
 	p := t.trainProgress(t.state.Cursor.Batch, loader.Len(), t.state.Elapsed)
 	c.Hooks.passStart(p)
 	for {
-		if ctx.Err() != nil {
+		if stop, err := t.stopAll(ctx); err != nil || stop {
 			c.Hooks.passEnd(p)
-			return true, nil
+			return err == nil, err
 		}
 		batch := it.Next()
 		if batch == nil {
@@ -702,6 +720,9 @@ func (t *Trainer) trainEpoch(ctx context.Context, loader *data.Loader) (interrup
 				epoch+1, t.state.Step+1, ErrNonFinite, c.Schedule, lr)
 		}
 		t.opt.SetLR(lr)
+		if err := t.syncBuffers(); err != nil {
+			return false, err
+		}
 		var loss float64
 		var correct int
 		err := backend.Do(t.b, func() {
@@ -711,6 +732,9 @@ func (t *Trainer) trainEpoch(ctx context.Context, loader *data.Loader) (interrup
 			correct = countCorrect(backend.Values(t.b, logits), batch.Labels)
 			t.model.Backward(&t.dlogits, false)
 		})
+		if err == nil {
+			err = t.averageGrads() // over the ranks
+		}
 		if err != nil {
 			return false, err
 		}
@@ -718,7 +742,7 @@ func (t *Trainer) trainEpoch(ctx context.Context, loader *data.Loader) (interrup
 			return false, fmt.Errorf("epoch %d, step %d (batch %d of %d): %w: the loss is %v; the checkpoints are left as they were (lower the learning rate)",
 				epoch+1, t.state.Step+1, batch.Index+1, loader.Len(), ErrNonFinite, loss)
 		}
-		if err := t.beforeStep(); err != nil {
+		if err := t.clipGrads(); err != nil {
 			return false, err
 		}
 		t.opt.Step()
@@ -833,6 +857,9 @@ func (t *Trainer) save(name string) error {
 // atomically; without opt (nil) the checkpoint holds the model only, as
 // BestFile does.
 func (t *Trainer) write(name string, opt map[string]*tensor.Tensor) error {
+	if !t.root() {
+		return nil // rank 0 writes the output folder
+	}
 	raw, err := json.Marshal(t.state)
 	if err != nil {
 		return fmt.Errorf("checkpoint %s: training state: %w", name, err)

@@ -33,6 +33,7 @@ func trainCmd() *cobra.Command {
 		autoAugment               string
 		colorJitter               float64
 		size                      int
+		dopts                     distOptions // cmd/resgo/dist.go
 	)
 	cmd := &cobra.Command{
 		Use:   "train --data DIR [--arch NAME] [--weights FILE|NAME] [--transfer MODE] --out DIR",
@@ -75,11 +76,10 @@ weights get ImageNet V1's (resize 256, crop 224).
 Frozen parts run their BN on running statistics and do not update them.
 ` + recipeHelp(),
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		RunE: func(cmd *cobra.Command, _ []string) (err error) {
 			if data.MaxPixels < 1 {
 				return fmt.Errorf("--max-pixels %d: must be at least 1", data.MaxPixels)
 			}
-			out := cmd.OutOrStdout()
 			if recipeName != "" {
 				if resume {
 					return fmt.Errorf("--recipe %s: --resume keeps the run's own settings", recipeName)
@@ -90,6 +90,13 @@ Frozen parts run their BN on running statistics and do not update them.
 					return err
 				}
 			}
+			// Under mpirun: join the job; only rank 0 writes.
+			dp, out, err := openDist(&dopts, &cfg, cmd.OutOrStdout())
+			if err != nil {
+				return err
+			}
+			var tr *train.Trainer
+			defer func() { dp.finish(tr, out, err) }()
 			if cfg.Out == "" {
 				return fmt.Errorf("--out is required")
 			}
@@ -166,7 +173,7 @@ Frozen parts run their BN on running statistics and do not update them.
 				if err := cfg.Validate(); err != nil {
 					return flagError(cmd.Flags(), err)
 				}
-				if err := train.CheckOut(cfg.Out, cfg.Overwrite); err != nil {
+				if err := train.CheckOut(cfg.Out, cfg.Overwrite || !dp.root()); err != nil {
 					return outError(err)
 				}
 			}
@@ -210,17 +217,18 @@ Frozen parts run their BN on running statistics and do not update them.
 				return err
 			}
 			// Temporary files of the curves that an interrupted write left.
-			removed, err := atomicfile.CleanStale(cfg.Out, trainview.CurvesFile)
-			for _, p := range removed {
-				fmt.Fprintf(out, "removed %s, left by an interrupted write\n", p)
+			if dp.root() {
+				removed, err := atomicfile.CleanStale(cfg.Out, trainview.CurvesFile)
+				for _, p := range removed {
+					fmt.Fprintf(out, "removed %s, left by an interrupted write\n", p)
+				}
+				if err != nil {
+					return err
+				}
+				cfg.Hooks = trainview.Hooks(out, quiet, cfg.Out)
 			}
-			if err != nil {
-				return err
-			}
-			cfg.Hooks = trainview.Hooks(out, quiet, cfg.Out)
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			var tr *train.Trainer
 			if resume {
 				tr, err = train.Resume(b, cfg, trainDS, valDS, out)
 			} else if tr, err = train.New(b, cfg, trainDS, valDS, out); err != nil {
@@ -283,6 +291,7 @@ Frozen parts run their BN on running statistics and do not update them.
 	f.BoolVar(&resume, "resume", false, "continue the training whose last checkpoint is in --out, with its settings and data split")
 	f.BoolVar(&cfg.Overwrite, "overwrite", false, "start a new run in a non-empty --out, replacing the run there")
 	f.BoolVar(&quiet, "quiet", false, "no progress bars")
+	addDistFlags(cmd, &dopts)
 	return cmd
 }
 
