@@ -89,11 +89,12 @@ var Architectures = map[string]Arch{
 	"plain110": {Block: Basic, Blocks: []int{18, 18, 18}, Widths: cifarWidths, Groups: 1, WidthPerGroup: 64, SmallStem: true, Plain: true},
 	"plain18":  {Block: Basic, Blocks: []int{2, 2, 2, 2}, Widths: imagenetWidths, Groups: 1, WidthPerGroup: 64, Plain: true},
 
+	"plain34": {Block: Basic, Blocks: []int{3, 4, 6, 3}, Widths: imagenetWidths, Groups: 1, WidthPerGroup: 64, Plain: true},
+
 	// ResNet-20 without batch normalization, for the comparison with it:
 	// its state dict has conv biases (conv1.bias, layer1.0.conv1.bias,
 	// ..., layer2.0.downsample.0.bias) and no bn tensors.
 	"resnet20_nobn": {Block: Basic, Blocks: []int{3, 3, 3}, Widths: cifarWidths, Groups: 1, WidthPerGroup: 64, SmallStem: true, NoBN: true},
-	"plain34":       {Block: Basic, Blocks: []int{3, 4, 6, 3}, Widths: imagenetWidths, Groups: 1, WidthPerGroup: 64, Plain: true},
 }
 
 // Names returns the architecture names, sorted.
