@@ -88,8 +88,7 @@ var Architectures = map[string]Arch{
 	"plain56":  {Block: Basic, Blocks: []int{9, 9, 9}, Widths: cifarWidths, Groups: 1, WidthPerGroup: 64, SmallStem: true, Plain: true},
 	"plain110": {Block: Basic, Blocks: []int{18, 18, 18}, Widths: cifarWidths, Groups: 1, WidthPerGroup: 64, SmallStem: true, Plain: true},
 	"plain18":  {Block: Basic, Blocks: []int{2, 2, 2, 2}, Widths: imagenetWidths, Groups: 1, WidthPerGroup: 64, Plain: true},
-
-	"plain34": {Block: Basic, Blocks: []int{3, 4, 6, 3}, Widths: imagenetWidths, Groups: 1, WidthPerGroup: 64, Plain: true},
+	"plain34":  {Block: Basic, Blocks: []int{3, 4, 6, 3}, Widths: imagenetWidths, Groups: 1, WidthPerGroup: 64, Plain: true},
 
 	// ResNet-20 without batch normalization, for the comparison with it:
 	// its state dict has conv biases (conv1.bias, layer1.0.conv1.bias,
