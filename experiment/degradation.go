@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/resgo/resgo/charts"
 	"github.com/resgo/resgo/train"
@@ -99,7 +100,7 @@ func degradation(e *env) (*Result, *report, error) {
 			rows = append(rows, []string{n.arch, strconv.Itoa(h.Epoch), num(1 - h.TrainAcc), num(1 - h.ValAcc), num(h.TrainLoss), num(h.ValLoss), num(h.Seconds)})
 		}
 		shortcuts := "yes"
-		if n.arch[:5] == "plain" {
+		if strings.HasPrefix(n.arch, "plain") {
 			shortcuts = "no"
 		}
 		res.Table.Rows = append(res.Table.Rows, []string{n.arch, n.arch[len(n.arch)-2:], shortcuts,

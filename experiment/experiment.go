@@ -136,7 +136,9 @@ type env struct {
 
 // Run runs the named experiment (one of Names) on b and writes its
 // figures, report.md and CSV into opt.Out/name, replacing what an earlier
-// run of it left there.
+// run of it left there. When ctx is cancelled it stops after the current
+// step with an error wrapping context.Canceled or train.ErrInterrupted;
+// an interrupted experiment starts over when run again.
 func Run(ctx context.Context, b backend.Backend, name string, opt Options) (*Result, error) {
 	run, ok := experiments[name]
 	if !ok {
@@ -144,6 +146,9 @@ func Run(ctx context.Context, b backend.Backend, name string, opt Options) (*Res
 	}
 	if opt.Out == "" {
 		return nil, fmt.Errorf("experiment %s: an output folder is required", name)
+	}
+	if opt.Size < Default || opt.Size > smoke {
+		return nil, fmt.Errorf("experiment %s: unknown size %d", name, opt.Size)
 	}
 	if opt.Workers < 0 || opt.Workers > train.MaxWorkers {
 		return nil, fmt.Errorf("experiment %s: %d loader workers: want 0 (one per CPU) to %d", name, opt.Workers, train.MaxWorkers)

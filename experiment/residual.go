@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/resgo/resgo/backend"
 	"github.com/resgo/resgo/charts"
@@ -105,7 +106,7 @@ func residualResponse(e *env) (*Result, *report, error) {
 		m /= float64(len(std))
 		mean[n.arch] = m
 		res.Table.Rows = append(res.Table.Rows, []string{n.arch, strconv.Itoa(len(std)), num3(m), num3(median(std)), num3(desc[len(desc)-1]), num3(desc[0])})
-		dashed := n.arch[:5] == "plain"
+		dashed := strings.HasPrefix(n.arch, "plain")
 		byLayer = append(byLayer, charts.Line{Series: charts.Series{Name: n.arch, X: x, Y: std}, Color: i, Dashed: dashed, Points: true})
 		sorted = append(sorted, charts.Line{Series: charts.Series{Name: n.arch, X: x, Y: desc}, Color: i, Dashed: dashed})
 	}

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -85,6 +87,9 @@ except the times.`,
 			for _, name := range names {
 				fmt.Fprintf(out, "resgo experiment %s (%s): backend %s, %d threads, output in %s/%s\n", name, opt.Size, b.Name(), b.Threads(), opt.Out, name)
 				res, err := experiment.Run(ctx, b, name, opt)
+				if errors.Is(err, train.ErrInterrupted) || errors.Is(err, context.Canceled) {
+					return fmt.Errorf("experiment %s interrupted; run it again to start it over", name)
+				}
 				if err != nil {
 					return err
 				}
