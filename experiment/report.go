@@ -55,8 +55,14 @@ func (r *report) markdown() string {
 		held = "**Did not hold here**"
 	}
 	fmt.Fprintf(&b, "%s: %s\n\n", held, res.Verdict)
-	fmt.Fprintf(&b, "Made by `%s` (size %s) on backend %s with %d threads in %s; the same seed gives the same numbers except the times.\n\n",
-		r.command(), r.opt.Size, r.backend, r.threads, res.Elapsed.Round(time.Second))
+	same := "the same seed gives the same numbers, except the times"
+	if r.backend != "ref" {
+		// oneDNN's sums run in an order that depends on the machine's
+		// instruction set and the thread count.
+		same += ", on this machine at this thread count (not under RESGO_THREADS=auto)"
+	}
+	fmt.Fprintf(&b, "Made by `%s` (size %s) on backend %s with %d threads in %s; %s.\n\n",
+		r.command(), r.opt.Size, r.backend, r.threads, res.Elapsed.Round(time.Second), same)
 	if len(r.setup) > 0 {
 		b.WriteString("## Setup\n\n")
 		for _, s := range r.setup {
