@@ -169,9 +169,9 @@ func batchNorm(e *env) (*Result, *report, error) {
 		title:  "Batch normalization: higher learning rates, faster training; and evaluating in training mode",
 		source: "Ioffe and Szegedy 2015, Batch Normalization, section 3.3 and Fig. 2; the tutorial's warning to call model.eval()",
 		setup: []string{
-			fmt.Sprintf("ResNet-20 (CIFAR style) with BN, and `resnet20_nobn`: the same net with every BN removed (identity) and a bias in every convolution; both initialized alike (Kaiming normal, biases 0)."),
-			fmt.Sprintf("%d training images (%s), %d epochs of batch %d (%d steps), SGD with momentum 0.9 at a constant learning rate of 0.01, 0.1 and 0.5, no weight decay, 2-pixel padding, crops and flips.",
-				trainDS.Len(), perClassText(bud.perClass), bud.epochs, bud.batch, bud.epochs*((trainDS.Len()+bud.batch-1)/bud.batch)),
+			"ResNet-20 (CIFAR style) with BN, and `resnet20_nobn`: the same net with every BN removed (identity) and a bias in every convolution; both initialized alike (Kaiming normal, biases 0).",
+			fmt.Sprintf("%d training images (%s), %s of batch %d (%d steps), SGD with momentum 0.9 at a constant learning rate of 0.01, 0.1 and 0.5, no weight decay, 2-pixel padding, crops and flips.",
+				trainDS.Len(), perClassText(bud.perClass), plural(bud.epochs, "epoch"), bud.batch, bud.epochs*((trainDS.Len()+bud.batch-1)/bud.batch)),
 			fmt.Sprintf("Step reaching the target: the first step at which the mean loss of the last %d steps is %g or less (a target the budget lets good runs reach). Diverged: the loss became NaN or infinite, or exceeded %d; the run stops there.", bnWindow, bud.target, bnDiverged),
 			"Held: no run with BN diverged, and at every rate the net with BN did at least as well as the net without (reached the target sooner; else, not reached, a lower final loss; a diverged run does worst), better at one rate at least.",
 			fmt.Sprintf("Test accuracy on %d test images in evaluation mode (BN on its running statistics).", testDS.Len()),

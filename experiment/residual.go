@@ -115,10 +115,19 @@ func residualResponse(e *env) (*Result, *report, error) {
 		return nil, nil, err
 	}
 	res.CSV = []string{csvPath}
+	// A linear axis as the paper's, unless the responses span more than
+	// a factor of 100 (a net whose statistics ran away): then a log axis.
+	lo, hi := math.Inf(1), 0.0
+	for _, l := range byLayer {
+		for _, v := range l.Y {
+			lo, hi = min(lo, v), max(hi, v)
+		}
+	}
+	logY := lo > 0 && hi > 100*lo
 	fig := filepath.Join(e.dir, "responses.png")
 	err = charts.Figure(fig, []charts.Plot{
-		{Title: "Residual functions respond less than plain layers (by layer)", XLabel: "block (layer index)", YLabel: "std of the branch output", Lines: byLayer},
-		{Title: "Residual responses, sorted by magnitude", XLabel: "rank", YLabel: "std of the branch output", Lines: sorted},
+		{Title: "Residual functions respond less than plain layers (by layer)", XLabel: "block (layer index)", YLabel: "std of the branch output", Lines: byLayer, LogY: logY},
+		{Title: "Residual responses, sorted by magnitude", XLabel: "rank", YLabel: "std of the branch output", Lines: sorted, LogY: logY},
 	})
 	if err != nil {
 		return nil, nil, err

@@ -158,10 +158,10 @@ func transfer(e *env) (*Result, *report, error) {
 	res.Held, res.Verdict = transferVerdict(runs, bud.sizes)
 	rep := &report{
 		title:  "Transfer learning: pretrained features help most when the data is small",
-		source: "the tutorial's transfer-learning section (Yosinski et al. 2014, How transferable are features in deep neural networks?)",
+		source: "the tutorial's transfer-learning section; Yosinski et al. 2014, How transferable are features in deep neural networks?",
 		setup: []string{
-			fmt.Sprintf("ResNet-20 pretrained on %s: %d images (%s), %d epochs, SGD lr 0.1 cosine, batch 128; its test accuracy on those classes %s.",
-				strings.Join(srcTrain.Classes(), ", "), src.Len(), perClassText(bud.sourcePerClass), bud.sourceEpochs, pct(last(preHist).ValAcc)),
+			fmt.Sprintf("ResNet-20 pretrained on %s: %d images (%s), %s, SGD lr 0.1 cosine, batch 128; its test accuracy on those classes %s.",
+				strings.Join(srcTrain.Classes(), ", "), src.Len(), perClassText(bud.sourcePerClass), plural(bud.sourceEpochs, "epoch"), pct(last(preHist).ValAcc)),
 			fmt.Sprintf("Target: %s, with %s training images per class (the same images for every mode), tested on %d test images.",
 				strings.Join(tgtAll.Classes(), ", "), joinInts(bud.sizes), tgtTest.Len()),
 			fmt.Sprintf("Every target training: SGD, momentum 0.9, lr 0.01 cosine, weight decay 5e-4, batch 32, padding, crops and flips (the demo's); epochs %s for the three sizes.", joinInts(bud.epochs)),
