@@ -136,7 +136,6 @@ type Model struct {
 	b          backend.Backend
 	training   bool
 	relu       *nn.ReLU         // the stem's ReLU without BN (with BN, bn1 applies it)
-	probe      BranchProbe      // see SetBranchProbe
 	stageNames []string         // "layer1".."layerK", the stages' names in Children
 	stageOut   []*tensor.Tensor // outputs of the stem and of each stage, last Forward
 	scratch    [2]tensor.Tensor // the fused blocks' intermediate activations
@@ -447,7 +446,6 @@ type BranchProbe func(index int, name string, f *tensor.Tensor)
 // path. In training mode the probe is not called: measuring is for a
 // trained network.
 func (m *Model) SetBranchProbe(probe BranchProbe) {
-	m.probe = probe
 	index := 0
 	for i, st := range m.Layers {
 		for _, c := range st.Layers {
