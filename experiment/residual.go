@@ -136,10 +136,10 @@ func residualResponse(e *env) (*Result, *report, error) {
 
 	r20, r56, p20, p56 := mean["resnet20"], mean["resnet56"], mean["plain20"], mean["plain56"]
 	res.Held = r20 < p20 && r56 < p56 && r56 < r20
-	res.Verdict = fmt.Sprintf("mean std ResNet-20 %.3f against plain-20 %.3f (%.2fx), ResNet-56 %.3f against plain-56 %.3f (%.2fx); ResNet-56 against ResNet-20 %.2fx.",
+	res.Verdict = fmt.Sprintf("mean std ResNet-20 %.3g against plain-20 %.3g (%.3gx), ResNet-56 %.3g against plain-56 %.3g (%.3gx); ResNet-56 against ResNet-20 %.3gx.",
 		r20, p20, r20/p20, r56, p56, r56/p56, r56/r20)
 	if !res.Held {
-		res.Verdict += " Not every comparison went the paper's way at this budget; the paper's nets trained 64k iterations (`--full` trains them longer)."
+		res.Verdict += " Not every comparison went the paper's way at this budget; the paper's nets trained 64k iterations (`--full` trains them 14k)."
 	}
 	from := "trained here (in `nets/`)"
 	if reused != "" {
@@ -168,4 +168,5 @@ func median(v []float64) float64 {
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
-func num3(v float64) string { return fmt.Sprintf("%.3f", v) }
+// num3 formats a standard deviation with 3 significant digits.
+func num3(v float64) string { return fmt.Sprintf("%.3g", v) }
