@@ -54,7 +54,8 @@ var Names = []string{"degradation", "residual-response", "batchnorm", "transfer"
 type Options struct {
 	// Out is the folder the experiments write into: each experiment its
 	// own subfolder, named as the experiment.
-	Out  string
+	Out string
+	// Size is how much to compute: Default, Quick or Full.
 	Size Size
 	// Seed chooses the subsets, the initial weights and the training
 	// order: the same seed gives the same numbers.
@@ -230,15 +231,6 @@ func pct(v float64) string { return fmt.Sprintf("%.1f%%", 100*v) }
 
 // points formats a difference of fractions in percentage points.
 func points(v float64) string { return fmt.Sprintf("%+.1f points", 100*v) }
-
-// files returns the paths of names in dir.
-func files(dir string, names ...string) []string {
-	out := make([]string, len(names))
-	for i, n := range names {
-		out[i] = filepath.Join(dir, n)
-	}
-	return out
-}
 
 // last returns the last entry of a history, zero when there is none.
 func last(h []train.EpochStats) train.EpochStats {
