@@ -29,6 +29,9 @@ type Plot struct {
 	// LegendBottom puts the legend in the bottom right corner (for rising
 	// curves) instead of the top right.
 	LegendBottom bool
+	// LegendLeft puts the legend on the left (for falling curves that
+	// start high: with LegendBottom, the bottom left corner).
+	LegendLeft bool
 	// YMin and YMax fix the y range when YMax > YMin.
 	YMin, YMax float64
 }
@@ -61,6 +64,7 @@ func (pl Plot) plot() (*plot.Plot, error) {
 	p.X.Label.Text = pl.XLabel
 	p.Y.Label.Text = pl.YLabel
 	p.Legend.Top = !pl.LegendBottom
+	p.Legend.Left = pl.LegendLeft
 	if pl.LogX {
 		p.X.Scale = plot.LogScale{}
 		p.X.Tick.Marker = plot.LogTicks{Prec: -1}

@@ -195,7 +195,8 @@ func plotErrors(path, title string, nets []trainedNet, shallow, deep string) err
 			charts.Line{Series: charts.Series{Name: n.arch + " training", X: x, Y: trainErr}, Color: c, Width: 1, Points: len(x) < 3},
 			charts.Line{Series: charts.Series{Name: n.arch + " test", X: x, Y: testErr}, Color: c, Width: 3, Points: len(x) < 3})
 	}
-	return charts.Figure(path, []charts.Plot{{Title: title, XLabel: "epoch", YLabel: "error (%)", Lines: lines}})
+	// Errors fall from the top left: the legend goes in the bottom left.
+	return charts.Figure(path, []charts.Plot{{Title: title, XLabel: "epoch", YLabel: "error (%)", Lines: lines, LegendBottom: true, LegendLeft: true}})
 }
 
 // depthNetsFor returns the four nets of the degradation experiment for
