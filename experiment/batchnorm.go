@@ -79,7 +79,7 @@ func batchNorm(e *env) (*Result, *report, error) {
 	var runs []*bnRun
 	for _, arch := range bnArchs {
 		for _, lr := range bnRates {
-			e.opt.Hooks.stage("%s at learning rate %g: %d images, %d epochs of batch %d", arch, lr, trainDS.Len(), bud.epochs, bud.batch)
+			e.opt.Hooks.stage("%s at learning rate %g: %d images, %s of batch %d", arch, lr, trainDS.Len(), plural(bud.epochs, "epoch"), bud.batch)
 			r, err := e.bnTrain(arch, lr, bud, trainDS, testDS)
 			if err != nil {
 				return nil, nil, err

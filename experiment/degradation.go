@@ -71,7 +71,7 @@ func (e *env) trainDepthNets(dir string, bud depthBudget) ([]trainedNet, error) 
 	var nets []trainedNet
 	for i, arch := range depthNets {
 		netDir := filepath.Join(dir, arch)
-		e.opt.Hooks.stage("%s (%d of %d): %d training images, %d epochs", arch, i+1, len(depthNets), trainDS.Len(), bud.epochs)
+		e.opt.Hooks.stage("%s (%d of %d): %d training images, %s", arch, i+1, len(depthNets), trainDS.Len(), plural(bud.epochs, "epoch"))
 		tr, err := train.New(e.b, e.config(arch, netDir, bud.epochs, 0.1, arch), trainDS, testDS, nil)
 		if err != nil {
 			return nil, err

@@ -83,7 +83,7 @@ func transfer(e *env) (*Result, *report, error) {
 	src, srcVal, tgtTest := e.sub(srcTrain, bud.sourcePerClass), e.sub(srcTest, bud.sourceTestPerCls), e.sub(tgtTestAll, bud.testPerClass)
 
 	// Pretraining on the source classes, as the demo: batch 128, lr 0.1.
-	e.opt.Hooks.stage("pretraining on %s: %d images, %d epochs", strings.Join(srcTrain.Classes(), ", "), src.Len(), bud.sourceEpochs)
+	e.opt.Hooks.stage("pretraining on %s: %d images, %s", strings.Join(srcTrain.Classes(), ", "), src.Len(), plural(bud.sourceEpochs, "epoch"))
 	preDir := filepath.Join(e.dir, "pretrain")
 	cfg := e.config("resnet20", preDir, bud.sourceEpochs, 0.1, "pretraining")
 	cfg.WeightDecay = 5e-4
@@ -108,7 +108,7 @@ func transfer(e *env) (*Result, *report, error) {
 	for i, n := range bud.sizes {
 		tgt := data.TakePerClass(tgtAll, n, e.opt.Seed)
 		for _, mode := range transferModes {
-			e.opt.Hooks.stage("%s with %d images per class (%d images), %d epochs", mode, n, tgt.Len(), bud.epochs[i])
+			e.opt.Hooks.stage("%s with %d images per class (%d images), %s", mode, n, tgt.Len(), plural(bud.epochs[i], "epoch"))
 			r, err := e.transferTrain(mode, n, bud.epochs[i], weights, tgt, tgtTest)
 			if err != nil {
 				return nil, nil, err
