@@ -30,6 +30,9 @@ type Progress struct {
 	// training accuracy and training speed so far (zero in validation and
 	// before the first batch).
 	Loss, Accuracy, ImagesPerSec float64
+	// BatchLoss is the mean training loss of the last batch alone (zero
+	// in validation and before the first batch): a loss curve step by step.
+	BatchLoss float64
 }
 
 // Hooks are the functions Run calls as the training goes; nil ones are

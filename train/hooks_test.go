@@ -59,8 +59,12 @@ func (r *recorder) hooks() train.Hooks {
 				if !(p.Loss > 0) || math.IsInf(p.Loss, 0) || p.Accuracy < 0 || p.Accuracy > 1 || !(p.ImagesPerSec > 0) {
 					t.Errorf("training batch %+v", p)
 				}
+				// The epoch's mean loss starts as its first batch's.
+				if !(p.BatchLoss > 0) || math.IsInf(p.BatchLoss, 0) || p.Step == 1 && math.Abs(p.BatchLoss-p.Loss) > 1e-9*p.Loss {
+					t.Errorf("training batch %+v: batch loss %v", p, p.BatchLoss)
+				}
 			case train.Validation:
-				if p.Loss != 0 || p.Accuracy != 0 || p.ImagesPerSec != 0 {
+				if p.Loss != 0 || p.Accuracy != 0 || p.ImagesPerSec != 0 || p.BatchLoss != 0 {
 					t.Errorf("validation batch %+v reports training figures", p)
 				}
 			}

@@ -58,7 +58,9 @@ func (t Transfer) Apply(m *resnet.Model) error {
 		return fmt.Errorf("transfer mode %s: %s has only %d stages", t, m.Name, len(m.Layers))
 	}
 	nn.Freeze(m.Conv1)
-	nn.Freeze(m.BN1)
+	if m.BN1 != nil { // nil in a network without BN
+		nn.Freeze(m.BN1)
+	}
 	last := len(m.Layers) // head: every stage
 	if t.From > 0 {
 		last = t.From - 1

@@ -757,6 +757,7 @@ func (t *Trainer) trainEpoch(ctx context.Context, loader *data.Loader) (interrup
 		t.state.Cursor = batch.Next
 		batch.Release()
 		p = t.trainProgress(batch.Index+1, loader.Len(), t.state.Elapsed+time.Since(start).Seconds())
+		p.BatchLoss = loss
 		c.Hooks.batch(p)
 	}
 	c.Hooks.passEnd(p)

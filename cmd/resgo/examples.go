@@ -86,6 +86,14 @@ var examples = map[string][]string{
 		"resgo demo --quick",
 		"resgo demo --out runs/demo",
 	},
+	"resgo experiment": {
+		"# the ResNet paper's degradation (Fig. 1/6), then residual responses (Fig. 7) of the same nets",
+		"resgo experiment degradation --out runs/experiments",
+		"resgo experiment residual-response --out runs/experiments",
+		"resgo experiment batchnorm --quick",
+		"resgo experiment transfer --full --seed 1",
+		"resgo experiment all --out runs/experiments",
+	},
 	"resgo selftest": {
 		"resgo selftest --arch resnet50",
 	},

@@ -75,7 +75,7 @@ too: --model (--arch), -b/--batch-size (--batch), --opt (--optimizer),
 		}
 		return nil
 	}
-	root.AddCommand(versionCmd(), infoCmd(), trainCmd(), evalCmd(), predictCmd(), embedCmd(), serveCmd(), exportCmd(), splitCmd(), weightsCmd(), benchCmd(), demoCmd(), selftestCmd())
+	root.AddCommand(versionCmd(), infoCmd(), trainCmd(), evalCmd(), predictCmd(), embedCmd(), serveCmd(), exportCmd(), splitCmd(), weightsCmd(), benchCmd(), demoCmd(), experimentCmd(), selftestCmd())
 	// After every command is added: what applies to all of them.
 	addAliases(root)
 	showArchOptional(root)

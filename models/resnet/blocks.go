@@ -19,39 +19,58 @@ type block interface {
 
 // BasicBlock is the block of ResNet-18/34 and of the CIFAR networks:
 // 3x3 conv (stride s) -> BN -> ReLU -> 3x3 conv -> BN, plus the shortcut,
-// then ReLU. Its expansion is 1.
+// then ReLU. Its expansion is 1. Without BN (Arch.NoBN) the BN fields are
+// nil and the convolutions have biases.
 type BasicBlock struct {
 	Conv1      *nn.Conv2d
-	BN1        *nn.BatchNorm2d
+	BN1        *nn.BatchNorm2d // nil without BN
 	Conv2      *nn.Conv2d
-	BN2        *nn.BatchNorm2d
-	Downsample *nn.Sequential // dashed shortcut, or nil
-	Plain      bool           // no shortcut at all (the plain twin)
+	BN2        *nn.BatchNorm2d // nil without BN
+	Downsample *nn.Sequential  // dashed shortcut, or nil
+	Plain      bool            // no shortcut at all (the plain twin)
+
+	// Without BN, the ReLUs that bn1 (and bn2 of a plain block) apply
+	// with it; nil otherwise.
+	relu1, relu2 *nn.ReLU
 
 	fused bool
 	residual
 }
 
-func newBasicBlock(b backend.Backend, in, planes, stride int, plain bool) (*BasicBlock, error) {
+func newBasicBlock(b backend.Backend, in, planes, stride int, plain, noBN bool) (*BasicBlock, error) {
 	blk := &BasicBlock{Plain: plain, residual: residual{b: b}}
 	var err error
-	if blk.Conv1, err = nn.NewConv2d(b, in, planes, 3, stride, 1, 1, false); err != nil {
+	if blk.Conv1, err = nn.NewConv2d(b, in, planes, 3, stride, 1, 1, noBN); err != nil {
 		return nil, err
 	}
-	if blk.Conv2, err = nn.NewConv2d(b, planes, planes, 3, 1, 1, 1, false); err != nil {
+	if blk.Conv2, err = nn.NewConv2d(b, planes, planes, 3, 1, 1, 1, noBN); err != nil {
 		return nil, err
 	}
-	blk.BN1, blk.BN2 = nn.NewBatchNorm2d(b, planes), nn.NewBatchNorm2d(b, planes)
-	if blk.Downsample, err = newDownsample(b, in, planes, stride, plain); err != nil {
+	if noBN {
+		blk.relu1 = nn.NewReLU(b)
+		if plain {
+			blk.relu2 = nn.NewReLU(b)
+		}
+	} else {
+		blk.BN1, blk.BN2 = nn.NewBatchNorm2d(b, planes), nn.NewBatchNorm2d(b, planes)
+	}
+	if blk.Downsample, err = newDownsample(b, in, planes, stride, plain, noBN); err != nil {
 		return nil, err
 	}
 	return blk, nil
 }
 
-// Children returns conv1, bn1, conv2, bn2 and downsample, as torchvision.
+// Children returns conv1, bn1, conv2, bn2 and downsample, as torchvision;
+// without BN conv1, relu1, conv2, relu2 (a plain block's) and downsample.
 func (blk *BasicBlock) Children() []nn.Child {
 	cs := []nn.Child{{Name: "conv1", Module: blk.Conv1}, {Name: "bn1", Module: blk.BN1},
 		{Name: "conv2", Module: blk.Conv2}, {Name: "bn2", Module: blk.BN2}}
+	if blk.BN1 == nil {
+		cs = []nn.Child{{Name: "conv1", Module: blk.Conv1}, {Name: "relu1", Module: blk.relu1}, {Name: "conv2", Module: blk.Conv2}}
+		if blk.relu2 != nil {
+			cs = append(cs, nn.Child{Name: "relu2", Module: blk.relu2})
+		}
+	}
 	if blk.Downsample != nil {
 		cs = append(cs, nn.Child{Name: "downsample", Module: blk.Downsample})
 	}
@@ -61,8 +80,9 @@ func (blk *BasicBlock) Children() []nn.Child {
 // Vars returns nil: the state belongs to the children.
 func (blk *BasicBlock) Vars() []*nn.Var { return nil }
 
-// SetTraining does nothing by itself.
-func (blk *BasicBlock) SetTraining(bool) {}
+// SetTraining records the mode for the branch probe (see
+// Model.SetBranchProbe); the layers have their own.
+func (blk *BasicBlock) SetTraining(training bool) { blk.training = training }
 
 func (blk *BasicBlock) setFused(f bool) { blk.fused = f }
 
@@ -81,16 +101,25 @@ func (blk *BasicBlock) Forward(x *tensor.Tensor) *tensor.Tensor {
 	}
 	at = "conv1"
 	out := blk.Conv1.Forward(x)
-	at = "bn1"
-	out = blk.BN1.ForwardReLU(out, true)
+	if blk.BN1 == nil {
+		at = "relu1"
+		out = blk.relu1.Forward(out)
+	} else {
+		at = "bn1"
+		out = blk.BN1.ForwardReLU(out, true)
+	}
 	at = "conv2"
 	out = blk.Conv2.Forward(out)
-	at = "bn2"
-	if blk.Plain {
-		return blk.BN2.ForwardReLU(out, true)
+	if blk.BN2 == nil { // no BN: the branch output is conv2's
+		blk.probeBranch(out)
+		if blk.Plain {
+			at = "relu2"
+			return blk.relu2.Forward(out)
+		}
+		return blk.add(&at, out, blk.shortcutForward(&at, x, blk.Downsample))
 	}
-	out = blk.BN2.Forward(out)
-	return blk.add(&at, out, blk.shortcutForward(&at, x, blk.Downsample))
+	at = "bn2"
+	return blk.lastBN(&at, blk.BN2, out, x, blk.Downsample, blk.Plain)
 }
 
 // Backward sends dy through the final ReLU, then through the branch and the
@@ -133,7 +162,7 @@ func newBottleneck(b backend.Backend, in, planes, stride, groups, widthPerGroup 
 		return nil, err
 	}
 	blk.BN1, blk.BN2, blk.BN3 = nn.NewBatchNorm2d(b, width), nn.NewBatchNorm2d(b, width), nn.NewBatchNorm2d(b, out)
-	if blk.Downsample, err = newDownsample(b, in, out, stride, plain); err != nil {
+	if blk.Downsample, err = newDownsample(b, in, out, stride, plain, false); err != nil {
 		return nil, err
 	}
 	return blk, nil
@@ -153,8 +182,9 @@ func (blk *Bottleneck) Children() []nn.Child {
 // Vars returns nil: the state belongs to the children.
 func (blk *Bottleneck) Vars() []*nn.Var { return nil }
 
-// SetTraining does nothing by itself.
-func (blk *Bottleneck) SetTraining(bool) {}
+// SetTraining records the mode for the branch probe (see
+// Model.SetBranchProbe); the layers have their own.
+func (blk *Bottleneck) SetTraining(training bool) { blk.training = training }
 
 func (blk *Bottleneck) setFused(f bool) { blk.fused = f }
 
@@ -184,11 +214,7 @@ func (blk *Bottleneck) Forward(x *tensor.Tensor) *tensor.Tensor {
 	at = "conv3"
 	out = blk.Conv3.Forward(out)
 	at = "bn3"
-	if blk.Plain {
-		return blk.BN3.ForwardReLU(out, true)
-	}
-	out = blk.BN3.Forward(out)
-	return blk.add(&at, out, blk.shortcutForward(&at, x, blk.Downsample))
+	return blk.lastBN(&at, blk.BN3, out, x, blk.Downsample, blk.Plain)
 }
 
 // Backward sends dy through the final ReLU, the branch and the shortcut.
@@ -197,16 +223,19 @@ func (blk *Bottleneck) Backward(dy *tensor.Tensor, needInput bool) *tensor.Tenso
 	return blk.backward(dy, needInput, blk.Children(), blk.Downsample, blk.Plain)
 }
 
-// newDownsample returns the dashed shortcut (1x1 conv with stride, then BN)
-// when the block changes the resolution or the number of channels, and nil
-// otherwise or in a plain network.
-func newDownsample(b backend.Backend, in, out, stride int, plain bool) (*nn.Sequential, error) {
+// newDownsample returns the dashed shortcut (1x1 conv with stride, then BN;
+// without BN a 1x1 conv with a bias) when the block changes the resolution
+// or the number of channels, and nil otherwise or in a plain network.
+func newDownsample(b backend.Backend, in, out, stride int, plain, noBN bool) (*nn.Sequential, error) {
 	if plain || (stride == 1 && in == out) {
 		return nil, nil
 	}
-	conv, err := nn.NewConv2d(b, in, out, 1, stride, 0, 1, false)
+	conv, err := nn.NewConv2d(b, in, out, 1, stride, 0, 1, noBN)
 	if err != nil {
 		return nil, err
+	}
+	if noBN {
+		return nn.NewSequential(conv), nil
 	}
 	return nn.NewSequential(conv, nn.NewBatchNorm2d(b, out)), nil
 }
@@ -227,6 +256,36 @@ type residual struct {
 	// which are dead when the block ends: the same memory, still in the
 	// cache, serves every block. nil: each conv keeps its own output.
 	scratch *[2]tensor.Tensor
+	// probe, when set, receives the branch output in evaluation mode
+	// (see Model.SetBranchProbe); training is the block's mode.
+	probe    func(f *tensor.Tensor)
+	training bool
+}
+
+// probeBranch shows the branch output f to the probe, in evaluation mode.
+func (r *residual) probeBranch(f *tensor.Tensor) {
+	if r.probe != nil && !r.training {
+		r.probe(f)
+	}
+}
+
+// lastBN runs a block's last BN on out, the last convolution's output,
+// and returns the block's output: relu(bn(out) + shortcut(x)), or
+// relu(bn(out)) in a plain block. The probe sees bn(out) before the sum
+// and the ReLU; a plain block's BN then runs again with its ReLU fused, as
+// without a probe, so that a backward pass finds what it needs (in
+// evaluation mode BN changes no statistics: both runs give the same).
+func (r *residual) lastBN(at *string, bn *nn.BatchNorm2d, out, x *tensor.Tensor, ds *nn.Sequential, plain bool) *tensor.Tensor {
+	probing := r.probe != nil && !r.training
+	if plain && !probing {
+		return bn.ForwardReLU(out, true)
+	}
+	f := bn.Forward(out)
+	r.probeBranch(f)
+	if plain {
+		return bn.ForwardReLU(out, true)
+	}
+	return r.add(at, f, r.shortcutForward(at, x, ds))
 }
 
 // scratchFor returns the shared buffer for the fused path's i-th

@@ -42,3 +42,29 @@ func ExampleNew() {
 	// resnet34: 21287237 parameters, from conv1.weight [64 3 7 7] to fc.bias [5]
 	// 5 logits
 }
+
+// Measure the residual functions F(x) of a CIFAR ResNet-20, as the ResNet
+// paper's Fig. 7 does: the probe sees every block's branch output (after
+// its last BN, before the shortcut is added) in evaluation mode.
+func ExampleModel_SetBranchProbe() {
+	b, err := backend.Default()
+	if err != nil {
+		log.Fatal(err)
+	}
+	m, err := resnet.New(b, "resnet20", resnet.Options{IncludeTop: true, NumClasses: 10, InChannels: 1, Seed: 1})
+	if err != nil {
+		log.Fatal(err)
+	}
+	var names []string
+	m.SetBranchProbe(func(index int, name string, f *tensor.Tensor) {
+		names = append(names, name) // backend.Values(b, f) are the values
+	})
+	nn.SetTraining(m, false)
+	x := tensor.New(2, 1, 28, 28) // two normalized 28x28 grayscale images
+	if err := backend.Do(b, func() { m.Forward(x) }); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(len(names), "blocks:", names[0], "...", names[len(names)-1])
+	// Output:
+	// 9 blocks: layer1.0 ... layer3.2
+}

@@ -32,6 +32,7 @@ const (
 //     width/groups, 3, 3] with width = planes x widthPerGroup / 64 x groups;
 //   - a plain twin from the absence of every downsample where a stage
 //     changes width or size, where a ResNet has its projection shortcut;
+//   - a network without batch normalization from conv1.bias and no bn1;
 //   - the input channels and the small stem from conv1 ([64, C, 7, 7] or
 //     [16, C, 3, 3]), and the classes from fc.weight ([K, features]).
 //
@@ -95,6 +96,11 @@ func InferArch(shapes map[string][]int) (string, Options, error) {
 		return "", opt, fmt.Errorf("resnet: %d stages start with a downsample and %d without one: neither a ResNet nor its plain twin", withShortcut, withoutShortcut)
 	}
 	found.Plain = withoutShortcut > 0
+	// Without batch normalization the convolutions have biases and there
+	// is no bn1.
+	_, hasBN := shapes["bn1.weight"]
+	_, stemBias := shapes["conv1.bias"]
+	found.NoBN = stemBias && !hasBN
 
 	if fc, ok := shapes["fc.weight"]; ok {
 		features := found.Widths[len(found.Widths)-1] * kind.Expansion()
@@ -106,7 +112,7 @@ func InferArch(shapes map[string][]int) (string, Options, error) {
 
 	for _, name := range Names() {
 		a := Architectures[name]
-		if a.Block != found.Block || a.Plain != found.Plain || a.Groups != found.Groups || a.WidthPerGroup != found.WidthPerGroup ||
+		if a.Block != found.Block || a.Plain != found.Plain || a.NoBN != found.NoBN || a.Groups != found.Groups || a.WidthPerGroup != found.WidthPerGroup ||
 			!slices.Equal(a.Blocks, found.Blocks) || !slices.Equal(a.Widths, found.Widths) {
 			continue
 		}
@@ -215,6 +221,9 @@ func describe(a Arch) string {
 	}
 	if a.Plain {
 		s += ", without shortcuts"
+	}
+	if a.NoBN {
+		s += ", without batch normalization"
 	}
 	if a.SmallStem {
 		s += ", a 3x3 stem"

@@ -44,12 +44,16 @@ type Arch struct {
 	WidthPerGroup int   // ResNeXt bottleneck width (64 otherwise; 128 for Wide ResNet)
 	SmallStem     bool  // 3x3 stride-1 stem without max pooling (CIFAR-style)
 	Plain         bool  // no shortcuts
+	// NoBN leaves out batch normalization: every BN is the identity and
+	// every convolution has a bias instead (the BN paper's baseline).
+	NoBN bool
 }
 
 var imagenetWidths = []int{64, 128, 256, 512}
 var cifarWidths = []int{16, 32, 64}
 
 // Architectures are the networks resgo builds, by torchvision's name.
+// (resnet20_nobn is resgo's own: ResNet-20 without batch normalization.)
 //
 // The ImageNet networks follow the paper's Table 1: a 7x7/2 stem with 64
 // channels and a 3x3/2 max pool, then conv2_x..conv5_x (torchvision's
@@ -85,6 +89,11 @@ var Architectures = map[string]Arch{
 	"plain110": {Block: Basic, Blocks: []int{18, 18, 18}, Widths: cifarWidths, Groups: 1, WidthPerGroup: 64, SmallStem: true, Plain: true},
 	"plain18":  {Block: Basic, Blocks: []int{2, 2, 2, 2}, Widths: imagenetWidths, Groups: 1, WidthPerGroup: 64, Plain: true},
 	"plain34":  {Block: Basic, Blocks: []int{3, 4, 6, 3}, Widths: imagenetWidths, Groups: 1, WidthPerGroup: 64, Plain: true},
+
+	// ResNet-20 without batch normalization, for the comparison with it:
+	// its state dict has conv biases (conv1.bias, layer1.0.conv1.bias,
+	// ..., layer2.0.downsample.0.bias) and no bn tensors.
+	"resnet20_nobn": {Block: Basic, Blocks: []int{3, 3, 3}, Widths: cifarWidths, Groups: 1, WidthPerGroup: 64, SmallStem: true, NoBN: true},
 }
 
 // Names returns the architecture names, sorted.
@@ -117,8 +126,8 @@ type Model struct {
 	Options Options
 
 	Conv1   *nn.Conv2d
-	BN1     *nn.BatchNorm2d
-	MaxPool *nn.MaxPool2d // nil with a small stem
+	BN1     *nn.BatchNorm2d // nil without BN (Arch.NoBN)
+	MaxPool *nn.MaxPool2d   // nil with a small stem
 	Layers  []*nn.Sequential
 	AvgPool *nn.AdaptiveAvgPool2d // nil without the top
 	Flatten *nn.Flatten
@@ -126,6 +135,7 @@ type Model struct {
 
 	b          backend.Backend
 	training   bool
+	relu       *nn.ReLU         // the stem's ReLU without BN (with BN, bn1 applies it)
 	stageNames []string         // "layer1".."layerK", the stages' names in Children
 	stageOut   []*tensor.Tensor // outputs of the stem and of each stage, last Forward
 	scratch    [2]tensor.Tensor // the fused blocks' intermediate activations
@@ -146,6 +156,9 @@ func New(b backend.Backend, name string, opt Options) (*Model, error) {
 	if opt.SmallStem {
 		arch.SmallStem = true
 	}
+	if opt.ZeroInitResidual && arch.NoBN {
+		return nil, fmt.Errorf("resnet: %s has no batch normalization whose gamma ZeroInitResidual could zero", name)
+	}
 	return build(b, name, arch, opt)
 }
 
@@ -154,16 +167,21 @@ func build(b backend.Backend, name string, arch Arch, opt Options) (*Model, erro
 	var err error
 	// The stem: conv1, bn1, relu, maxpool.
 	stemWidth := arch.Widths[0]
+	bias := arch.NoBN // without BN, the convolutions have biases
 	if arch.SmallStem {
-		m.Conv1, err = nn.NewConv2d(b, opt.InChannels, stemWidth, 3, 1, 1, 1, false)
+		m.Conv1, err = nn.NewConv2d(b, opt.InChannels, stemWidth, 3, 1, 1, 1, bias)
 	} else {
-		m.Conv1, err = nn.NewConv2d(b, opt.InChannels, stemWidth, 7, 2, 3, 1, false)
+		m.Conv1, err = nn.NewConv2d(b, opt.InChannels, stemWidth, 7, 2, 3, 1, bias)
 		m.MaxPool = nn.NewMaxPool2d(b, 3, 2, 1)
 	}
 	if err != nil {
 		return nil, err
 	}
-	m.BN1 = nn.NewBatchNorm2d(b, stemWidth)
+	if arch.NoBN {
+		m.relu = nn.NewReLU(b)
+	} else {
+		m.BN1 = nn.NewBatchNorm2d(b, stemWidth)
+	}
 
 	// The stages: the first block of every stage but the first has stride 2.
 	in := stemWidth
@@ -179,8 +197,11 @@ func build(b backend.Backend, name string, arch Arch, opt Options) (*Model, erro
 				if arch.Groups != 1 || arch.WidthPerGroup != 64 {
 					return nil, fmt.Errorf("resnet: BasicBlock only supports groups=1 and width_per_group=64")
 				}
-				blk, err = newBasicBlock(b, in, planes, stride, arch.Plain)
+				blk, err = newBasicBlock(b, in, planes, stride, arch.Plain, arch.NoBN)
 			} else {
+				if arch.NoBN {
+					return nil, fmt.Errorf("resnet: %s: only BasicBlock networks are built without BN", name)
+				}
 				blk, err = newBottleneck(b, in, planes, stride, arch.Groups, arch.WidthPerGroup, arch.Plain)
 			}
 			if err != nil {
@@ -218,12 +239,16 @@ func (m *Model) FeatureChannels() int {
 // Init initializes the weights as torchvision does: Kaiming normal
 // (fan_out, ReLU) for convolutions, gamma 1 and beta 0 for BN (gamma 0 for
 // each block's last BN with ZeroInitResidual), PyTorch's default for fc.
+// The convolutions' biases of a network without BN start at 0.
 func (m *Model) Init(seed uint64) {
 	r := rand.New(rand.NewPCG(seed, 0x7e5e7))
 	for _, c := range nn.Modules(m) {
 		switch l := c.Module.(type) {
 		case *nn.Conv2d:
 			nn.InitKaimingNormal(l, r)
+			if l.Bias != nil {
+				l.Bias.Value.Fill(0)
+			}
 		case *nn.BatchNorm2d:
 			nn.InitBatchNorm(l, 1)
 		case *nn.Linear:
@@ -263,9 +288,13 @@ func (m *Model) ReplaceHead(k int, seed uint64) error {
 // Backend returns the backend the model runs on.
 func (m *Model) Backend() backend.Backend { return m.b }
 
-// Children returns conv1, bn1, maxpool, layer1..layerK, avgpool, fc.
+// Children returns conv1, bn1 (relu without BN), maxpool, layer1..layerK,
+// avgpool, fc.
 func (m *Model) Children() []nn.Child {
 	cs := []nn.Child{{Name: "conv1", Module: m.Conv1}, {Name: "bn1", Module: m.BN1}}
+	if m.BN1 == nil {
+		cs[1] = nn.Child{Name: "relu", Module: m.relu}
+	}
 	if m.MaxPool != nil {
 		cs = append(cs, nn.Child{Name: "maxpool", Module: m.MaxPool})
 	}
@@ -300,12 +329,18 @@ func (m *Model) Forward(x *tensor.Tensor) *tensor.Tensor {
 	defer backend.InLayer(&at)
 	m.stageOut = m.stageOut[:0]
 
-	// fused: the network so far needs no backward pass.
-	fused := m.inferenceOnly(m.Conv1) && m.inferenceOnly(m.BN1)
+	// fused: the network so far needs no backward pass (and has BN to
+	// fold: the fused path folds BN into the convolutions).
+	fused := !m.Arch.NoBN && m.inferenceOnly(m.Conv1) && m.inferenceOnly(m.BN1)
 	at = "conv1"
-	if fused {
+	switch {
+	case fused:
 		x = m.Conv1.ForwardFolded(x, m.BN1, nil, true) // bn1 and relu folded in
-	} else {
+	case m.BN1 == nil:
+		x = m.Conv1.Forward(x)
+		at = "relu"
+		x = m.relu.Forward(x)
+	default:
 		x = m.Conv1.Forward(x)
 		at = "bn1"
 		x = m.BN1.ForwardReLU(x, true) // bn1, then relu
@@ -335,12 +370,13 @@ func (m *Model) Forward(x *tensor.Tensor) *tensor.Tensor {
 }
 
 // fuse sets the fused inference path on the blocks of stage that, like
-// everything before them (fused), need no backward pass, and reports
-// whether that still holds after the stage.
+// everything before them (fused), need no backward pass and have no branch
+// probe (the fused path has no branch output to show), and reports whether
+// that still holds after the stage.
 func (m *Model) fuse(stage *nn.Sequential, fused bool) bool {
 	for _, c := range stage.Layers {
 		blk := c.Module.(block)
-		fused = fused && m.inferenceOnly(blk)
+		fused = fused && m.inferenceOnly(blk) && blk.shared().probe == nil
 		blk.setFused(fused)
 	}
 	return fused
@@ -386,10 +422,42 @@ func (m *Model) Backward(dy *tensor.Tensor, needInput bool) *tensor.Tensor {
 		at = "maxpool"
 		dy = bp.Step(m.MaxPool, dy)
 	}
-	at = "bn1"
-	dy = bp.Step(m.BN1, dy) // relu's mask included
+	if m.BN1 == nil {
+		at = "relu"
+		dy = bp.Step(m.relu, dy)
+	} else {
+		at = "bn1"
+		dy = bp.Step(m.BN1, dy) // relu's mask included
+	}
 	at = "conv1"
 	return bp.Step(m.Conv1, dy)
+}
+
+// BranchProbe receives the output of a block's residual branch: after its
+// last BN, before the shortcut is added (and, in a plain block, before its
+// ReLU): the residual function F(x) of the paper's section 4.2 (Fig. 7).
+// index counts the blocks over the whole network from 0; name is the
+// block's, such as "layer2.0". f is overwritten once the probe returns.
+type BranchProbe func(index int, name string, f *tensor.Tensor)
+
+// SetBranchProbe makes Forward in evaluation mode call probe with every
+// block's branch output (see BranchProbe); nil removes it. With a probe,
+// Forward runs the blocks layer by layer instead of the fused inference
+// path. In training mode the probe is not called: measuring is for a
+// trained network.
+func (m *Model) SetBranchProbe(probe BranchProbe) {
+	index := 0
+	for i, st := range m.Layers {
+		for _, c := range st.Layers {
+			r := c.Module.(block).shared()
+			r.probe = nil
+			if probe != nil {
+				idx, name := index, fmt.Sprintf("%s.%s", m.stageNames[i], c.Name)
+				r.probe = func(f *tensor.Tensor) { probe(idx, name, f) }
+			}
+			index++
+		}
+	}
 }
 
 // runningStatsOnly reports whether every batch norm in mod normalizes with

@@ -39,6 +39,9 @@ func (m *Model) Summary(h, w int) ([]LayerInfo, error) {
 		return out
 	}
 	bn := func(name string, b *nn.BatchNorm2d, in []int) {
+		if b == nil { // a network without BN
+			return
+		}
 		rows = append(rows, LayerInfo{name, "BatchNorm2d", in[1:], nn.NumParams(b), 0})
 	}
 
@@ -69,7 +72,9 @@ func (m *Model) Summary(h, w int) ([]LayerInfo, error) {
 			}
 			if ds != nil {
 				out := conv(prefix+"downsample.0", ds.Layers[0].Module.(*nn.Conv2d), in)
-				bn(prefix+"downsample.1", ds.Layers[1].Module.(*nn.BatchNorm2d), out)
+				if len(ds.Layers) > 1 {
+					bn(prefix+"downsample.1", ds.Layers[1].Module.(*nn.BatchNorm2d), out)
+				}
 			}
 		}
 	}
