@@ -68,7 +68,7 @@ type recipe struct {
 var recipes = []recipe{
 	{
 		name: "fmnist-best",
-		about: "Fashion-MNIST in under 10 minutes on 2 idle cores (13 epochs of ResNet-20 at about 1,700 images/s, validation of the model and its EMA after each): " +
+		about: "Fashion-MNIST, 13 epochs of ResNet-20 (93.6% test accuracy in 16 minutes on a 2-core AVX-512 AMD EPYC running at about 900 images/s): " +
 			"the demo's recipe (SGD, Nesterov, lr 0.1, cosine, weight decay 5e-4, batch 128, pad-and-crop and flips) " +
 			"trained longer, with label smoothing 0.1, random erasing 0.25 and a model EMA",
 		flags: [][2]string{
