@@ -37,11 +37,13 @@ vet:
 	$(GO) vet -tags mpi ./dist/ ./cmd/resgo/
 	CGO_ENABLED=0 $(GO) vet ./...
 
-# test runs the whole suite with oneDNN, then the pure-Go build
+# test runs the whole suite with oneDNN, then the four experiments in
+# their --quick form on their own (about two minutes), then the pure-Go build
 # (CGO_ENABLED=0), then oneDNN's own tests and the PyTorch parity tests again
 # with oneDNN capped at the lower CPU classes (test-isa).
 test: test-deps
 	$(GO) test -count=1 -timeout 25m ./...
+	RESGO_EXPERIMENT_QUICK=1 $(GO) test -count=1 -timeout 10m -run '^TestExperiments$$' ./experiment/
 	CGO_ENABLED=0 $(GO) test -count=1 -timeout 10m ./...
 	$(MAKE) --no-print-directory test-isa
 	$(MAKE) --no-print-directory fuzz

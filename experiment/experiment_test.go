@@ -54,7 +54,19 @@ var expected = map[string]struct {
 	"degradation":       {4, depthNets},
 	"residual-response": {4, depthNets},
 	"batchnorm":         {6, []string{"resnet20", "resnet20", "resnet20", "resnet20_nobn", "resnet20_nobn", "resnet20_nobn"}},
-	"transfer":          {12, transferFirstCells(transferBudgetFor(Quick).sizes)},
+	"transfer":          {12, transferFirstCells(transferBudgetFor(testSize()).sizes)},
+}
+
+// testSize is the size TestExperiments runs at: the --quick form (about
+// two minutes for the four on 2 idle cores) when RESGO_EXPERIMENT_QUICK=1,
+// as make test runs it on its own after the rest of the suite (beside
+// other test binaries on 2 cores it takes six times as long); else the
+// test-only smoke size (seconds).
+func testSize() Size {
+	if os.Getenv("RESGO_EXPERIMENT_QUICK") == "1" {
+		return Quick
+	}
+	return smoke
 }
 
 // transferFirstCells returns the sizes, each as many times as there are
@@ -69,9 +81,7 @@ func transferFirstCells(sizes []int) []string {
 	return out
 }
 
-// TestExperiments runs every experiment in its --quick form (about two
-// minutes for the four on 2 idle cores; what resgo experiment --quick
-// runs), in one output folder (residual-response reuses the nets of degradation), and
+// TestExperiments runs every experiment in one output folder (residual-response reuses the nets of degradation), and
 // checks what each writes: report.md's table (its shape, every cell
 // filled, numbers in range; never an outcome), the CSV files and the
 // figures.
@@ -80,7 +90,7 @@ func TestExperiments(t *testing.T) {
 	b := fastBackend(t)
 	out := t.TempDir()
 	var stages []string
-	opt := Options{Out: out, Size: Quick, Seed: 1, Hooks: Hooks{Stage: func(s string) { stages = append(stages, s) }}}
+	opt := Options{Out: out, Size: testSize(), Seed: 1, Hooks: Hooks{Stage: func(s string) { stages = append(stages, s) }}}
 	for _, name := range Names {
 		t.Run(name, func(t *testing.T) {
 			stages = stages[:0]
