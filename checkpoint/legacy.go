@@ -88,7 +88,7 @@ func (f *pthFile) decodeLegacy(data []byte) (any, error) {
 		return nil, err
 	}
 	if p, ok := proto.(int); !ok || p != legacyProtocol {
-		return nil, fmt.Errorf("unsupported legacy protocol version %v", proto)
+		return nil, fmt.Errorf("unsupported legacy protocol version %s", brief(proto))
 	}
 	sysInfo, err := r.pickle("system info", nil)
 	if err != nil {
@@ -207,7 +207,7 @@ func (r *seqReader) count(what string) (int, error) {
 	}
 	n, ok := toInt(count)
 	if !ok || n < 0 || n > len(r.data) {
-		return 0, fmt.Errorf("bad %s count %v", what, count)
+		return 0, fmt.Errorf("bad %s count %s", what, brief(count))
 	}
 	return n, nil
 }
@@ -246,7 +246,7 @@ func (r *seqReader) tarStorage() (*torchStorage, error) {
 	if !ok || len(*t) != 3 {
 		return nil, fmt.Errorf("storage header is %s, not a (key, location, type) tuple", describe(hdr))
 	}
-	key := fmt.Sprint((*t)[0])
+	key := brief((*t)[0])
 	class, ok := (*t)[2].(*storageClass)
 	if !ok {
 		return nil, fmt.Errorf("storage %s: type is %s, not a torch storage class", key, describe((*t)[2]))
@@ -279,13 +279,13 @@ func (r *seqReader) tarViews(refs map[string]*storageRef) error {
 		if !ok || len(*t) != 4 {
 			return fmt.Errorf("storage view is %s, not a (key, root, offset, numel) tuple", describe(v))
 		}
-		root := refs[fmt.Sprint((*t)[1])]
+		root := refs[brief((*t)[1])]
 		offset, ok1 := toInt((*t)[2])
 		numel, ok2 := toInt((*t)[3])
 		if root == nil || !ok1 || !ok2 || offset < 0 || numel < 0 || offset > root.numel || numel > root.numel-offset {
 			return fmt.Errorf("bad storage view %v", describe(v))
 		}
-		refs[fmt.Sprint((*t)[0])] = &storageRef{root: root.root, offset: offset, numel: numel}
+		refs[brief((*t)[0])] = &storageRef{root: root.root, offset: offset, numel: numel}
 	}
 	return nil
 }
@@ -322,10 +322,10 @@ func (r *seqReader) tarTensor(refs map[string]*storageRef) (string, *rawTensor, 
 	if !ok || len(*t) != 3 {
 		return "", nil, fmt.Errorf("tensor header is %s, not a (key, storage, type) tuple", describe(hdr))
 	}
-	key := fmt.Sprint((*t)[0])
-	ref := refs[fmt.Sprint((*t)[1])]
+	key := brief((*t)[0])
+	ref := refs[brief((*t)[1])]
 	if ref == nil {
-		return "", nil, fmt.Errorf("tensor %s: unknown storage %v", key, (*t)[1])
+		return "", nil, fmt.Errorf("tensor %s: unknown storage %s", key, brief((*t)[1]))
 	}
 	b, err := r.bytes("tensor "+key, 8)
 	if err != nil {

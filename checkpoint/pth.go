@@ -299,7 +299,7 @@ func (f *pthFile) persistentLoad(pid any) (any, error) {
 		// here; it is of no use to a state dict.
 		return &opaqueClass{module: "module", name: "source"}, nil
 	default:
-		return nil, fmt.Errorf("unknown persistent id type %v", id[0])
+		return nil, fmt.Errorf("unknown persistent id type %s", brief(id[0]))
 	}
 	if len(id) < 5 {
 		return nil, fmt.Errorf("storage persistent id with %d fields", len(id))
@@ -317,7 +317,7 @@ func (f *pthFile) persistentLoad(pid any) (any, error) {
 	}
 	numel, ok := toInt(id[4])
 	if !ok || numel < 0 {
-		return nil, fmt.Errorf("storage %s: bad element count %v", key, id[4])
+		return nil, fmt.Errorf("storage %s: bad element count %s", key, brief(id[4]))
 	}
 	s := f.storages[key]
 	if s == nil {
@@ -556,7 +556,7 @@ func keyList(items []item) string {
 			parts = append(parts, fmt.Sprintf("... %d more", len(items)-i))
 			break
 		}
-		parts = append(parts, fmt.Sprintf("%v", it.key))
+		parts = append(parts, brief(it.key))
 	}
 	return "[" + strings.Join(parts, ", ") + "]"
 }
