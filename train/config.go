@@ -84,6 +84,8 @@ func (c *Config) Validate() error {
 		return bad("Transfer", c.Transfer.From, "want all (0), from:layerK (1..4) or head (-1)")
 	case c.Workers < 0 || c.Workers > MaxWorkers:
 		return bad("Workers", c.Workers, fmt.Sprintf("want 0 (one per CPU) to %d loader workers", MaxWorkers))
+	case c.ZeroInitResidual && c.Weights != "":
+		return bad("ZeroInitResidual", true, "zero_init_residual starts a model from scratch; pretrained weights set every BN gamma already")
 	case c.Eval.Channels != 1 && c.Eval.Channels != 3:
 		return bad("Eval.Channels", c.Eval.Channels, "want 1 (grayscale) or 3 (RGB)")
 	}
@@ -114,6 +116,14 @@ func (c *Config) Validate() error {
 	h, w := a.OutputSize(0, 0)
 	if err := CheckBatch(c.Batch, c.Eval.Channels, h, w); err != nil {
 		return bad("Batch", c.Batch, err.Error())
+	}
+	if c.ValBatch < 0 {
+		return bad("ValBatch", c.ValBatch, "want 0 (the training batch) or more")
+	}
+	if c.ValBatch > 0 {
+		if err := CheckBatch(c.ValBatch, c.Eval.Channels, h, w); err != nil {
+			return bad("ValBatch", c.ValBatch, err.Error())
+		}
 	}
 	return c.validateRecipe()
 }

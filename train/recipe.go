@@ -66,6 +66,19 @@ type Recipe struct {
 	// Balanced draws every epoch's samples with replacement, each class
 	// equally often (WeightedRandomSampler with weights 1/class count).
 	Balanced bool `json:"balanced,omitempty"`
+	// ValTTA validates with test-time augmentation: the softmax of every
+	// validation image and of its horizontal mirror averaged
+	// (EvalOptions.FlipTTA), for the model and its EMA alike.
+	ValTTA bool `json:"val_tta,omitempty"`
+	// ValBatch is the batch size of validation (timm's
+	// --validation-batch-size); 0: the training batch. Evaluation keeps
+	// no activations for a backward pass, so it can take larger batches,
+	// which run faster on small images.
+	ValBatch int `json:"validation_batch_size,omitempty"`
+	// ZeroInitResidual starts a model trained from scratch with the last
+	// BN gamma of every residual block at zero, so that each block starts
+	// as the identity (torchvision's zero_init_residual).
+	ZeroInitResidual bool `json:"zero_init_residual,omitempty"`
 }
 
 // EMAFile is the checkpoint of the EMA weights (weights and metadata, as
@@ -252,7 +265,7 @@ func (t *Trainer) afterStep() error {
 // schedule and counts the epochs without improvement of the loss.
 func (t *Trainer) endEpoch(ctx context.Context, val *data.Loader, st *EpochStats) error {
 	if t.ema != nil && val != nil {
-		res, err := Evaluate(ctx, t.ema.Model(), val, t.cfg.LabelSmoothing, nil)
+		res, err := EvaluateWith(ctx, t.ema.Model(), val, EvalOptions{Smoothing: t.cfg.LabelSmoothing, FlipTTA: t.cfg.ValTTA})
 		if err == nil {
 			err = t.gatherEval(res) // the results of all ranks' shares
 		}

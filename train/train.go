@@ -207,7 +207,7 @@ func New(b backend.Backend, cfg Config, trainDS, valDS data.Dataset, log io.Writ
 			return nil, fmt.Errorf("transfer mode %s needs pretrained --weights", cfg.Transfer)
 		}
 		m, err = resnet.New(b, cfg.Arch, resnet.Options{IncludeTop: true, NumClasses: len(classes),
-			InChannels: cfg.Eval.Channels, SmallStem: cfg.SmallStem, Seed: cfg.Seed})
+			InChannels: cfg.Eval.Channels, SmallStem: cfg.SmallStem, Seed: cfg.Seed, ZeroInitResidual: cfg.ZeroInitResidual})
 		if err != nil {
 			return nil, err
 		}
@@ -531,10 +531,10 @@ func (t *Trainer) Run(ctx context.Context) ([]EpochStats, error) {
 		if val != nil {
 			vp := Progress{Phase: Validation, Epoch: epoch + 1, Epochs: c.Epochs, Steps: val.Len()}
 			c.Hooks.passStart(vp)
-			res, err := Evaluate(ctx, t.model, val, c.LabelSmoothing, func(done int) {
+			res, err := EvaluateWith(ctx, t.model, val, EvalOptions{Smoothing: c.LabelSmoothing, FlipTTA: c.ValTTA, OnBatch: func(done int) {
 				vp.Step = done
 				c.Hooks.batch(vp)
-			})
+			}})
 			if err == nil {
 				err = t.gatherEval(res) // the results of all ranks' shares
 			}
@@ -801,7 +801,11 @@ func argmax(v []float32) int {
 // evalLoader returns a loader of ds with the evaluation preprocessing, in
 // order.
 func (t *Trainer) evalLoader(ds data.Dataset) (*data.Loader, error) {
-	return EvalLoader(ds, t.cfg.Eval, t.cfg.Batch, t.cfg.Workers, t.log)
+	batch := t.cfg.Batch
+	if t.cfg.ValBatch > 0 {
+		batch = t.cfg.ValBatch
+	}
+	return EvalLoader(ds, t.cfg.Eval, batch, t.cfg.Workers, t.log)
 }
 
 // EvalLoader returns a loader of ds with the evaluation preprocessing pre,

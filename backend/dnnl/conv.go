@@ -108,30 +108,19 @@ func (s *state) conv2D(y, x, w, b *tensor.Tensor, p backend.ConvParams, e backen
 		pd := s.primDesc(unsafe.Pointer(&d), attr, nil)
 		defer C.dnnl_primitive_desc_destroy(pd)
 		pr, args := s.convFwdPrim(pd, b != nil)
-		if !e.Inference || s.convAlgo == ConvDirect || !winogradShape(w.Shape(), p) {
+		if !s.useWinograd(w.Shape(), p) {
 			return pr
 		}
-		wpd := s.tryWinograd(x.Shape(), w.Shape(), ys, p, b != nil, attr)
+		wpd := s.tryWinograd(x.Shape(), w.Shape(), ys, p, b != nil, attr, prop)
 		if wpd == nil {
 			return pr
 		}
 		defer C.dnnl_primitive_desc_destroy(wpd)
 		wpr, wargs := s.convFwdPrim(wpd, b != nil)
-		c := ConvChoice{Shape: convShape(x.Shape(), w.Shape(), ys, p), DirectImpl: pr.impl, WinImpl: wpr.impl, Chose: ConvWinograd}
-		if s.convAlgo == ConvAuto {
-			c.Direct = s.timePrim(pr, args)
-			c.Winograd = s.timePrim(wpr, wargs) + s.timeReorder(pr.src, wpr.src) + s.timeReorder(wpr.dst, pr.dst)
-			if c.Direct <= c.Winograd {
-				c.Chose = ConvDirect
-			}
-		}
-		s.tuned = append(s.tuned, c)
-		if c.Chose == ConvDirect {
-			C.rg_op_free(wpr.op)
-			return pr
-		}
-		C.rg_op_free(pr.op)
-		return wpr
+		return s.keepFaster(propName(prop), convShape(x.Shape(), w.Shape(), ys, p), pr, args, wpr, wargs, func() (float64, float64) {
+			// The layers around take the direct form's layouts.
+			return 0, s.timeReorder(pr.src, wpr.src) + s.timeReorder(wpr.dst, pr.dst)
+		})
 	})
 
 	xd := s.input(x, pr.src, 0)
@@ -204,26 +193,94 @@ func (s *state) conv2DBackwardData(dx, dy, w, x *tensor.Tensor, p backend.ConvPa
 		fd := s.convFwdDesc(xs, w.Shape(), ys, p, false, C.dnnl_forward_training)
 		hint := s.primDesc(unsafe.Pointer(&fd), nil, nil)
 		defer C.dnnl_primitive_desc_destroy(hint)
-		g := geomOf(p)
-		src, wei, dst := s.anyDesc(xs), s.anyDesc(convWeightDims(w.Shape(), p.Groups)), s.anyDesc(ys)
-		var d C.dnnl_convolution_desc_t
-		s.check(C.dnnl_dilated_convolution_backward_data_desc_init(&d, C.dnnl_convolution_direct,
-			&src, &wei, &dst, &g.strides[0], &g.dilates[0], &g.padL[0], &g.padR[0]), "dnnl_dilated_convolution_backward_data_desc_init")
-		pd := s.primDesc(unsafe.Pointer(&d), nil, hint)
+		pd := s.convBwdDataPD(C.dnnl_convolution_direct, xs, w.Shape(), ys, p, hint)
+		if pd == nil {
+			s.fail("oneDNN has no backward-data convolution for this shape", nil)
+		}
 		defer C.dnnl_primitive_desc_destroy(pd)
-		pr := s.newPrim(pd,
-			arg{C.DNNL_ARG_DIFF_DST, query(pd, C.dnnl_query_diff_dst_md, 0)},
-			arg{C.DNNL_ARG_WEIGHTS, query(pd, C.dnnl_query_weights_md, 0)},
-			arg{C.DNNL_ARG_DIFF_SRC, query(pd, C.dnnl_query_diff_src_md, 0)})
-		pr.dst = query(pd, C.dnnl_query_diff_dst_md, 0)
-		pr.weights = query(pd, C.dnnl_query_weights_md, 0)
-		pr.src = query(pd, C.dnnl_query_diff_src_md, 0)
-		return pr
+		pr, args := s.convBwdDataPrim(pd)
+		if !s.useWinograd(w.Shape(), p) {
+			return pr
+		}
+		whint := s.tryWinograd(xs, w.Shape(), ys, p, false, nil, C.dnnl_forward_training)
+		if whint == nil {
+			return pr
+		}
+		defer C.dnnl_primitive_desc_destroy(whint)
+		wpd := s.convBwdDataPD(C.dnnl_convolution_winograd, xs, w.Shape(), ys, p, whint)
+		if wpd == nil {
+			return pr
+		}
+		defer C.dnnl_primitive_desc_destroy(wpd)
+		wpr, wargs := s.convBwdDataPrim(wpd)
+		plainW := s.plain(convWeightDims(w.Shape(), p.Groups))
+		return s.keepFaster("backward_data", convShape(xs, w.Shape(), ys, p), pr, args, wpr, wargs, func() (float64, float64) {
+			// Both reorder the weights from their plain form every call.
+			d := s.timeReorder(plainW, pr.weights)
+			return d, s.timeReorder(plainW, wpr.weights) + s.timeReorder(pr.dst, wpr.dst) + s.timeReorder(wpr.src, pr.src)
+		})
 	})
 	dyd := s.input(dy, pr.dst, 0)
 	wd := s.weightsIn(w, s.plain(convWeightDims(w.Shape(), p.Groups)), pr.weights, false)
 	s.setOut(dx, pr.src, xs)
 	s.exec(pr, ptr(dyd), ptr(wd), ptr(dx.Storage()))
+}
+
+// convBwdDataPD returns the primitive descriptor of a backward-data
+// convolution of algorithm alg, or nil where oneDNN has none. The caller
+// destroys it.
+func (s *state) convBwdDataPD(alg C.dnnl_alg_kind_t, xs, ws, ys []int, p backend.ConvParams, hint C.dnnl_primitive_desc_t) C.dnnl_primitive_desc_t {
+	g := geomOf(p)
+	src, wei, dst := s.anyDesc(xs), s.anyDesc(convWeightDims(ws, p.Groups)), s.anyDesc(ys)
+	var d C.dnnl_convolution_desc_t
+	s.check(C.dnnl_dilated_convolution_backward_data_desc_init(&d, alg,
+		&src, &wei, &dst, &g.strides[0], &g.dilates[0], &g.padL[0], &g.padR[0]), "dnnl_dilated_convolution_backward_data_desc_init")
+	return s.tryPrimDesc(unsafe.Pointer(&d), nil, hint)
+}
+
+// convBwdDataPrim creates the backward-data convolution primitive of pd and
+// returns it with its arguments.
+func (s *state) convBwdDataPrim(pd C.dnnl_primitive_desc_t) (*prim, []arg) {
+	args := []arg{
+		{C.DNNL_ARG_DIFF_DST, query(pd, C.dnnl_query_diff_dst_md, 0)},
+		{C.DNNL_ARG_WEIGHTS, query(pd, C.dnnl_query_weights_md, 0)},
+		{C.DNNL_ARG_DIFF_SRC, query(pd, C.dnnl_query_diff_src_md, 0)},
+	}
+	pr := s.newPrim(pd, args...)
+	pr.dst, pr.weights, pr.src = args[0].md, args[1].md, args[2].md
+	return pr, args
+}
+
+// convBwdWeightsPD returns the primitive descriptor of a backward-weights
+// convolution of algorithm alg, or nil where oneDNN has none. The caller
+// destroys it.
+func (s *state) convBwdWeightsPD(alg C.dnnl_alg_kind_t, xs, ws, ys []int, p backend.ConvParams, bias bool, hint C.dnnl_primitive_desc_t) C.dnnl_primitive_desc_t {
+	g := geomOf(p)
+	src, wei, dst := s.anyDesc(xs), s.anyDesc(convWeightDims(ws, p.Groups)), s.anyDesc(ys)
+	var bmd *C.dnnl_memory_desc_t
+	if bias {
+		bmd = s.plain(ws[:1]).c
+	}
+	var d C.dnnl_convolution_desc_t
+	s.check(C.dnnl_dilated_convolution_backward_weights_desc_init(&d, alg,
+		&src, &wei, bmd, &dst, &g.strides[0], &g.dilates[0], &g.padL[0], &g.padR[0]), "dnnl_dilated_convolution_backward_weights_desc_init")
+	return s.tryPrimDesc(unsafe.Pointer(&d), nil, hint)
+}
+
+// convBwdWeightsPrim creates the backward-weights convolution primitive of
+// pd and returns it with its arguments.
+func (s *state) convBwdWeightsPrim(pd C.dnnl_primitive_desc_t, bias bool) (*prim, []arg) {
+	args := []arg{
+		{C.DNNL_ARG_SRC, query(pd, C.dnnl_query_src_md, 0)},
+		{C.DNNL_ARG_DIFF_DST, query(pd, C.dnnl_query_diff_dst_md, 0)},
+		{C.DNNL_ARG_DIFF_WEIGHTS, query(pd, C.dnnl_query_diff_weights_md, 0)},
+	}
+	if bias {
+		args = append(args, arg{C.DNNL_ARG_DIFF_BIAS, query(pd, C.dnnl_query_diff_weights_md, 1)})
+	}
+	pr := s.newPrim(pd, args...)
+	pr.src, pr.dst, pr.weights = args[0].md, args[1].md, args[2].md
+	return pr, args
 }
 
 // conv2DBackwardWeights implements Backend.Conv2DBackwardWeights.
@@ -247,28 +304,30 @@ func (s *state) conv2DBackwardWeights(dw, db, x, dy *tensor.Tensor, wShape []int
 		fd := s.convFwdDesc(x.Shape(), ws, ys, p, db != nil, C.dnnl_forward_training)
 		hint := s.primDesc(unsafe.Pointer(&fd), nil, nil)
 		defer C.dnnl_primitive_desc_destroy(hint)
-		g := geomOf(p)
-		src, wei, dst := s.anyDesc(x.Shape()), s.anyDesc(convWeightDims(ws, p.Groups)), s.anyDesc(ys)
-		var bmd *C.dnnl_memory_desc_t
-		if db != nil {
-			bmd = s.plain(ws[:1]).c
+		pd := s.convBwdWeightsPD(C.dnnl_convolution_direct, x.Shape(), ws, ys, p, db != nil, hint)
+		if pd == nil {
+			s.fail("oneDNN has no backward-weights convolution for this shape", nil)
 		}
-		var d C.dnnl_convolution_desc_t
-		s.check(C.dnnl_dilated_convolution_backward_weights_desc_init(&d, C.dnnl_convolution_direct,
-			&src, &wei, bmd, &dst, &g.strides[0], &g.dilates[0], &g.padL[0], &g.padR[0]), "dnnl_dilated_convolution_backward_weights_desc_init")
-		pd := s.primDesc(unsafe.Pointer(&d), nil, hint)
 		defer C.dnnl_primitive_desc_destroy(pd)
-		args := []arg{
-			{C.DNNL_ARG_SRC, query(pd, C.dnnl_query_src_md, 0)},
-			{C.DNNL_ARG_DIFF_DST, query(pd, C.dnnl_query_diff_dst_md, 0)},
-			{C.DNNL_ARG_DIFF_WEIGHTS, query(pd, C.dnnl_query_diff_weights_md, 0)},
+		pr, args := s.convBwdWeightsPrim(pd, db != nil)
+		if !s.useWinograd(ws, p) {
+			return pr
 		}
-		if db != nil {
-			args = append(args, arg{C.DNNL_ARG_DIFF_BIAS, query(pd, C.dnnl_query_diff_weights_md, 1)})
+		whint := s.tryWinograd(x.Shape(), ws, ys, p, db != nil, nil, C.dnnl_forward_training)
+		if whint == nil {
+			return pr
 		}
-		pr := s.newPrim(pd, args...)
-		pr.src, pr.dst, pr.weights = args[0].md, args[1].md, args[2].md
-		return pr
+		defer C.dnnl_primitive_desc_destroy(whint)
+		wpd := s.convBwdWeightsPD(C.dnnl_convolution_winograd, x.Shape(), ws, ys, p, db != nil, whint)
+		if wpd == nil {
+			return pr
+		}
+		defer C.dnnl_primitive_desc_destroy(wpd)
+		wpr, wargs := s.convBwdWeightsPrim(wpd, db != nil)
+		plainW := s.plain(convWeightDims(ws, p.Groups))
+		return s.keepFaster("backward_weights", convShape(x.Shape(), ws, ys, p), pr, args, wpr, wargs, func() (float64, float64) {
+			return s.timeReorder(pr.weights, plainW), s.timeReorder(pr.src, wpr.src) + s.timeReorder(pr.dst, wpr.dst) + s.timeReorder(wpr.weights, plainW)
+		})
 	})
 	xd := s.input(x, pr.src, 0)
 	dyd := s.input(dy, pr.dst, 1)

@@ -16,25 +16,26 @@ import (
 	"github.com/resgo/resgo/backend"
 )
 
-// Convolution algorithms for inference, chosen by RESGO_CONV:
+// Convolution algorithms, chosen by RESGO_CONV:
 //
 //	direct    oneDNN's direct convolution only (the default): the same
-//	          arithmetic as PyTorch's, so logits agree to float rounding.
-//	auto      per layer shape, time the direct convolution and oneDNN's
-//	          Winograd F(4x4, 3x3) once, when the layer first runs, and keep
-//	          the faster (as PyTorch's cudnn.benchmark does on GPUs).
-//	          Winograd may want other activation layouts than the direct
-//	          form (nChw16c where the direct one takes nhwc): its time then
-//	          includes reordering its input and output.
+//	          arithmetic as PyTorch's, so logits and gradients agree to
+//	          float rounding.
+//	auto      per layer shape and pass (forward, backward data, backward
+//	          weights), time the direct convolution and oneDNN's Winograd
+//	          F(4x4, 3x3) once, when the pass first runs, and keep the
+//	          faster (as PyTorch's cudnn.benchmark does on GPUs). Winograd
+//	          may want other layouts than the direct form (nChw16c where
+//	          the direct one takes nhwc): its time then includes
+//	          reordering its operands from and to the direct form's.
 //	winograd  Winograd wherever oneDNN has it.
 //
 // oneDNN 2.6 has Winograd only for 3x3 stride-1 convolutions without
 // groups, and only with AVX-512; elsewhere every mode is direct. Winograd
 // computes the same convolution in fewer multiplications but rounds
-// differently: logits move by about 1e-5 relative (measured by
-// TestWinogradAccuracy). Training always runs direct: its backward passes
-// pair with the forward's layouts, and its parity with PyTorch is checked
-// to 1e-4.
+// differently: logits move by about 1e-5 relative (TestWinogradAccuracy),
+// and the training passes by as much (TestWinogradTraining), so a training
+// run follows another trajectory than PyTorch's within float32 noise.
 const (
 	ConvDirect   = "direct"
 	ConvAuto     = "auto"
@@ -55,6 +56,7 @@ func convAlgoFromEnv() (string, error) {
 
 // ConvChoice records one convolution shape the autotuner measured.
 type ConvChoice struct {
+	Pass                string  // forward_inference, forward_training, backward_data or backward_weights
 	Shape               string  // as oneDNN's verbose mode prints it: "mb1_ic64oc64_ih56oh56kh3sh1..."
 	Direct, Winograd    float64 // best of the timed runs, milliseconds (0: not timed)
 	DirectImpl, WinImpl string  // oneDNN's implementation names
@@ -82,18 +84,66 @@ func winogradShape(ws []int, p backend.ConvParams) bool {
 	return ws[2] == 3 && ws[3] == 3 && p.Stride == [2]int{1, 1} && p.Dilation == [2]int{1, 1} && p.Groups == 1
 }
 
+// useWinograd reports whether RESGO_CONV asks for Winograd and oneDNN may
+// have it for a convolution of p with weights of shape ws.
+func (s *state) useWinograd(ws []int, p backend.ConvParams) bool {
+	return s.convAlgo != ConvDirect && winogradShape(ws, p) && hasWinograd()
+}
+
 // tryWinograd returns the primitive descriptor of the Winograd form of a
-// forward inference convolution, or nil where oneDNN has none. It may take
-// other activation layouts than the direct form (nChw16c where the direct
-// one takes nhwc): then the layers around it reorder. The caller destroys
-// it.
-func (s *state) tryWinograd(xs, ws, ys []int, p backend.ConvParams, bias bool, attr C.dnnl_primitive_attr_t) C.dnnl_primitive_desc_t {
-	d := s.convFwdDescAlg(xs, ws, ys, p, bias, C.dnnl_forward_inference, C.dnnl_convolution_winograd)
+// forward convolution (prop: inference or training), or nil where oneDNN
+// has none. It may take other activation layouts than the direct form
+// (nChw16c where the direct one takes nhwc): then the layers around it
+// reorder. attr nil is the default attributes. The caller destroys it.
+func (s *state) tryWinograd(xs, ws, ys []int, p backend.ConvParams, bias bool, attr C.dnnl_primitive_attr_t, prop C.dnnl_prop_kind_t) C.dnnl_primitive_desc_t {
+	d := s.convFwdDescAlg(xs, ws, ys, p, bias, prop, C.dnnl_convolution_winograd)
+	return s.tryPrimDesc(unsafe.Pointer(&d), attr, nil)
+}
+
+// tryPrimDesc is primDesc that returns nil where oneDNN has no
+// implementation of desc.
+func (s *state) tryPrimDesc(desc unsafe.Pointer, attr C.dnnl_primitive_attr_t, hint C.dnnl_primitive_desc_t) C.dnnl_primitive_desc_t {
+	if attr == nil {
+		attr = s.newAttr(false, false)
+		defer C.dnnl_primitive_attr_destroy(attr)
+	}
 	var pd C.dnnl_primitive_desc_t
-	if C.dnnl_primitive_desc_create(&pd, C.const_dnnl_op_desc_t(unsafe.Pointer(&d)), attr, s.ctx.engine, nil) != C.dnnl_success {
+	if C.dnnl_primitive_desc_create(&pd, C.const_dnnl_op_desc_t(desc), attr, s.ctx.engine, hint) != C.dnnl_success {
 		return nil
 	}
 	return pd
+}
+
+// keepFaster keeps one of the direct and Winograd forms of a convolution
+// pass, records the choice, and frees the other. Under RESGO_CONV=auto it
+// times both on buffers of their own and adds what extra returns, the
+// reorders each form costs around it (milliseconds); under winograd it
+// keeps Winograd untimed.
+func (s *state) keepFaster(pass, shape string, direct *prim, dargs []arg, win *prim, wargs []arg, extra func() (direct, win float64)) *prim {
+	c := ConvChoice{Pass: pass, Shape: shape, DirectImpl: direct.impl, WinImpl: win.impl, Chose: ConvWinograd}
+	if s.convAlgo == ConvAuto {
+		ed, ew := extra()
+		c.Direct = s.timePrim(direct, dargs) + ed
+		c.Winograd = s.timePrim(win, wargs) + ew
+		if c.Direct <= c.Winograd {
+			c.Chose = ConvDirect
+		}
+	}
+	s.tuned = append(s.tuned, c)
+	if c.Chose == ConvDirect {
+		C.rg_op_free(win.op)
+		return direct
+	}
+	C.rg_op_free(direct.op)
+	return win
+}
+
+// propName names a forward propagation kind as oneDNN's verbose mode does.
+func propName(prop C.dnnl_prop_kind_t) string {
+	if prop == C.dnnl_forward_inference {
+		return "forward_inference"
+	}
+	return "forward_training"
 }
 
 // timeReorder returns the best of a few reorders from one layout to

@@ -100,3 +100,105 @@ func TestConvAlgo(t *testing.T) {
 		})
 	}
 }
+
+// trainingCases are the 3x3 stride-1 convolutions of ResNet-20's three
+// stages on 28x28 Fashion-MNIST images and one of resnet18's, at the small
+// batches a test affords.
+var trainingCases = []struct {
+	x, w []int
+	bias bool
+}{
+	{[]int{8, 16, 28, 28}, []int{16, 16, 3, 3}, false},
+	{[]int{8, 32, 14, 14}, []int{32, 32, 3, 3}, true},
+	{[]int{8, 64, 7, 7}, []int{64, 64, 3, 3}, false},
+	{[]int{2, 64, 56, 56}, []int{64, 64, 3, 3}, false},
+}
+
+// TestWinogradTraining runs the training passes of trainingCases (forward,
+// backward data, backward weights and bias) under RESGO_CONV=winograd and
+// auto and checks them against the ref backend. Where oneDNN has Winograd
+// (AVX-512), each pass must record its choice: Winograd untimed under
+// winograd, the faster of the two timed forms under auto.
+func TestWinogradTraining(t *testing.T) {
+	r := ref.New(2)
+	p := backend.ConvParams{Stride: [2]int{1, 1}, Pad: [2]int{1, 1}, Dilation: [2]int{1, 1}, Groups: 1}
+	for _, mode := range []string{ConvWinograd, ConvAuto} {
+		t.Run(mode, func(t *testing.T) {
+			t.Setenv("RESGO_CONV", mode)
+			b, err := New(2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer b.Close()
+			worst := map[string]float64{}
+			check := func(pass string, c []int, got *tensor.Tensor, want *tensor.Tensor) {
+				e := backendtest.RelErr(backendtest.Plain(b, got), want.Values())
+				worst[pass] = max(worst[pass], e)
+				if e > tol {
+					t.Errorf("%s of %v: relative error %.3g > %.1g", pass, c, e, tol)
+				}
+			}
+			for i, c := range trainingCases {
+				x := backendtest.Rand(uint64(50+i), c.x...)
+				w := backendtest.Rand(uint64(60+i), c.w...)
+				var bias *tensor.Tensor
+				if c.bias {
+					bias = backendtest.Rand(uint64(70+i), c.w[0])
+				}
+				ys, err := backend.CheckConv(c.x, c.w, p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				dy := backendtest.Rand(uint64(80+i), ys...)
+
+				var want, y tensor.Tensor
+				r.Conv2D(&want, x, w, bias, p, backend.Epilogue{})
+				b.Conv2D(&y, blocked(t, b, x), w, bias, p, backend.Epilogue{})
+				check("forward", c.x, &y, &want)
+
+				var wantDx, dx tensor.Tensor
+				r.Conv2DBackwardData(&wantDx, dy, w, x, p)
+				b.Conv2DBackwardData(&dx, blocked(t, b, dy), w, x, p)
+				check("backward data", c.x, &dx, &wantDx)
+
+				var wantDw, dw, wantDb, db tensor.Tensor
+				var wantDbp, dbp *tensor.Tensor
+				if c.bias {
+					wantDbp, dbp = &wantDb, &db
+				}
+				r.Conv2DBackwardWeights(&wantDw, wantDbp, x, dy, c.w, p)
+				b.Conv2DBackwardWeights(&dw, dbp, blocked(t, b, x), blocked(t, b, dy), c.w, p)
+				check("backward weights", c.x, &dw, &wantDw)
+				if c.bias {
+					check("backward bias", c.x, &db, &wantDb)
+				}
+			}
+			choices := b.ConvChoices()
+			t.Logf("RESGO_CONV=%s on %s: worst relative errors %v", mode, ISA(), worst)
+			for _, c := range choices {
+				t.Logf("  %s %s: direct %.3f ms (%s), Winograd %.3f ms (%s): %s", c.Pass, c.Shape, c.Direct, c.DirectImpl, c.Winograd, c.WinImpl, c.Chose)
+			}
+			if !hasWinograd() {
+				if len(choices) != 0 {
+					t.Errorf("%d choices recorded without Winograd, want none", len(choices))
+				}
+				return
+			}
+			passes := map[string]int{}
+			for _, c := range choices {
+				passes[c.Pass]++
+				timed := c.Direct > 0 && c.Winograd > 0
+				if mode == ConvAuto && (!timed || (c.Chose == ConvWinograd) != (c.Winograd < c.Direct)) {
+					t.Errorf("auto: %+v: not timed, or not the faster kept", c)
+				}
+				if mode == ConvWinograd && (timed || c.Chose != ConvWinograd) {
+					t.Errorf("winograd: %+v", c)
+				}
+			}
+			n := len(trainingCases)
+			if want := map[string]int{"forward_training": n, "backward_data": n, "backward_weights": n}; fmt.Sprint(passes) != fmt.Sprint(want) {
+				t.Errorf("choices by pass %v, want %v", passes, want)
+			}
+		})
+	}
+}

@@ -33,6 +33,7 @@ func trainCmd() *cobra.Command {
 		autoAugment               string
 		colorJitter               float64
 		size                      int
+		convAlgo                  string
 		dopts                     distOptions // cmd/resgo/dist.go
 	)
 	cmd := &cobra.Command{
@@ -102,6 +103,9 @@ Frozen parts run their BN on running statistics and do not update them.
 			}
 			if resume && cfg.Overwrite {
 				return fmt.Errorf("--resume continues the run in %s, --overwrite replaces it: give one of them", cfg.Out)
+			}
+			if err := setConvAlgo(convAlgo); err != nil {
+				return err
 			}
 			if size < 1 || size > train.MaxSide {
 				return fmt.Errorf("--size %d: want a crop side of 1 to %d pixels", size, train.MaxSide)
@@ -291,8 +295,22 @@ Frozen parts run their BN on running statistics and do not update them.
 	f.BoolVar(&resume, "resume", false, "continue the training whose last checkpoint is in --out, with its settings and data split")
 	f.BoolVar(&cfg.Overwrite, "overwrite", false, "start a new run in a non-empty --out, replacing the run there")
 	f.BoolVar(&quiet, "quiet", false, "no progress bars")
+	f.StringVar(&convAlgo, "conv", "", "convolution algorithm of the oneDNN backend, as RESGO_CONV sets it: direct, auto (per layer and pass, the faster of direct and Winograd, timed once) or winograd; Winograd needs AVX-512 and rounds differently from PyTorch (default $RESGO_CONV, else direct)")
 	addDistFlags(cmd, &dopts)
 	return cmd
+}
+
+// setConvAlgo gives --conv to the oneDNN backend, which reads RESGO_CONV
+// when it is created; "" leaves RESGO_CONV as it is.
+func setConvAlgo(v string) error {
+	switch v {
+	case "":
+		return nil
+	case "direct", "auto", "winograd":
+		return os.Setenv("RESGO_CONV", v)
+	default:
+		return fmt.Errorf("--conv %s: want direct, auto or winograd", v)
+	}
 }
 
 // resumeFlags checks the flags given explicitly with --resume against the
@@ -326,6 +344,8 @@ func resumeFlags(fs *pflag.FlagSet, st *train.State) (notices []string, err erro
 		{"nesterov", strconv.FormatBool(!saved.NoNesterov)},
 		{"backbone-lr-scale", ff(saved.BackboneLRScale)},
 		{"patience", strconv.Itoa(saved.Patience)},
+		{"tta", strconv.FormatBool(saved.ValTTA)},
+		{"zero-init-residual", strconv.FormatBool(saved.ZeroInitResidual)},
 		{"reprob", ff(saved.Augment.ReProb)},
 		{"aa", saved.Augment.AutoAugment},
 		{"color-jitter", ff(saved.Augment.ColorJitter)},
@@ -392,7 +412,7 @@ var configFlags = map[string]string{
 	"LabelSmoothing": "label-smoothing", "Transfer": "transfer", "Workers": "workers",
 	"ClipGrad": "clip-grad", "ModelEMADecay": "model-ema-decay", "StepEpochs": "decay-epochs", "Gamma": "decay-rate",
 	"Milestones": "decay-milestones", "MinLR": "min-lr", "WarmupEpochs": "warmup-epochs", "PlateauPatience": "patience-epochs",
-	"BackboneLRScale": "backbone-lr-scale", "Patience": "patience",
+	"BackboneLRScale": "backbone-lr-scale", "Patience": "patience", "ZeroInitResidual": "zero-init-residual", "ValBatch": "validation-batch-size",
 	"Augment.ReProb": "reprob", "Augment.AutoAugment": "aa", "Augment.ColorJitter": "color-jitter", "ClassWeights": "class-weights", "Mix.MixupAlpha": "mixup", "Mix.CutmixAlpha": "cutmix", "Mix.Prob": "mixup-prob", "Mix.SwitchProb": "mixup-switch-prob",
 	"Augment": "size", "Augment.ResizedCrop": "size", "Eval.ResizeSize": "size", "Eval.CropSize": "size",
 }

@@ -70,6 +70,8 @@ func TestTrainRefusesBadFlags(t *testing.T) {
 		{[]string{"--class-weights", "1,x"}, `--class-weights 1,x: class weight "x": want a finite number`},
 		{[]string{"--class-weights", "balanced", "--mixup", "0.2"}, "--class-weights balanced: class weights and mixup or cutmix cannot be combined"},
 		{[]string{"--label-smoothing", "1"}, "--label-smoothing 1: want 0 <= label smoothing < 1"},
+		{[]string{"--validation-batch-size", "-1"}, "--validation-batch-size -1: want 0 (the training batch) or more"},
+		{[]string{"--zero-init-residual", "--weights", "resnet18.IMAGENET1K_V1"}, "--zero-init-residual true: zero_init_residual starts a model from scratch"},
 		{[]string{"--resume", "--overwrite"}, "give one of them"},
 	} {
 		_, err := run(t, trainCmd(), trainArgs(photos, out, c.args...)...)
