@@ -46,9 +46,10 @@ func DefaultAdamW() AdamConfig {
 //	denom = sqrt(v') / sqrt(1 - beta2^t) + eps
 //	p = p - (lr / (1 - beta1^t)) * m / denom
 //
-// Its state per parameter is "step" (a rank-0 float32 tensor, as PyTorch
-// keeps it), "exp_avg" (m), "exp_avg_sq" (v) and, with AMSGrad,
-// "max_exp_avg_sq" (vmax).
+// SetWeightDecay and SetLRScale give parameters their own weight_decay and
+// lr, as parameter groups do. Its state per parameter is "step" (a rank-0
+// float32 tensor, as PyTorch keeps it), "exp_avg" (m), "exp_avg_sq" (v) and,
+// with AMSGrad, "max_exp_avg_sq" (vmax).
 type Adam struct {
 	base
 	cfg       AdamConfig
@@ -110,8 +111,6 @@ func (o *Adam) Step() {
 	b1, keep1 := float32(c.Beta1), float32(1-c.Beta1)
 	b2, keep2 := float32(c.Beta2), float32(1-c.Beta2)
 	eps := float32(c.Eps)
-	wd := float32(c.WeightDecay)
-	l2 := !o.decoupled && c.WeightDecay != 0
 	ams := c.AMSGrad
 	for i := range o.params {
 		p, g, ok := o.active(i)
@@ -119,7 +118,10 @@ func (o *Adam) Step() {
 			continue
 		}
 		lr := o.lrOf(i)
-		decay := float32(1 - lr*c.WeightDecay) // AdamW: param.mul_(1 - lr*weight_decay)
+		wdi := o.wdOf(i, c.WeightDecay) // the parameter group's weight_decay
+		wd := float32(wdi)
+		l2 := !o.decoupled && wdi != 0
+		decay := float32(1 - lr*wdi) // AdamW: param.mul_(1 - lr*weight_decay)
 		s := &o.st[i]
 		if s.m == nil {
 			shape := o.params[i].Value.Shape()

@@ -24,9 +24,10 @@
 // (momentum buffers, moment estimates, per-parameter step counts), keyed by
 // parameter name and PyTorch's state field name, such as
 // "layer1.0.conv1.weight.exp_avg" or "fc.bias.step". Hyperparameters (the
-// configuration and the current learning rate) are not part of the state: the
-// caller rebuilds the optimizer with its configuration and sets the learning
-// rate from its schedule, a pure function of the step index.
+// configuration, the current learning rate, and the per-parameter factors and
+// weight decays of SetLRScale and SetWeightDecay) are not part of the state:
+// the caller rebuilds the optimizer with its configuration and sets the
+// learning rate from its schedule, a pure function of the step index.
 package optim
 
 import (
@@ -62,6 +63,14 @@ type Optimizer interface {
 	// SetLR keeps the factors. It returns an error for a name the
 	// optimizer does not have or a factor that is negative or not finite.
 	SetLRScale(scales map[string]float64) error
+	// SetWeightDecay gives the named parameters their own weight decay,
+	// as PyTorch parameter groups with their own weight_decay (the others
+	// keep the configured one), applied where the configured one is:
+	// added to the gradient (SGD, Adam) or decoupled (AdamW). A later
+	// call replaces the earlier one's decays. It returns an error for a
+	// name the optimizer does not have or a decay that is negative or
+	// not finite.
+	SetWeightDecay(decays map[string]float64) error
 	// LoadState replaces the optimizer's state with one returned by State
 	// (of an optimizer of the same kind and configuration over parameters
 	// of the same names and shapes); parameters without entries start
@@ -83,6 +92,10 @@ type base struct {
 	index  map[string]int
 	lr     float64
 	scale  []float64 // per-parameter factor of lr; nil: all 1
+	// wd holds per-parameter weight decays where hasWD is set (nil: the
+	// configured weight decay for all).
+	wd    []float64
+	hasWD []bool
 }
 
 func newBase(kind string, params []nn.NamedVar, lr float64) (base, error) {
@@ -162,6 +175,39 @@ func (b *base) lrOf(i int) float64 {
 		return b.lr
 	}
 	return b.lr * b.scale[i]
+}
+
+// SetWeightDecay sets per-parameter weight decays (see Optimizer).
+func (b *base) SetWeightDecay(decays map[string]float64) error {
+	wd := make([]float64, len(b.params))
+	has := make([]bool, len(b.params))
+	names := make([]string, 0, len(decays))
+	for n := range decays {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		i, ok := b.index[n]
+		if !ok {
+			return fmt.Errorf("optim.%s.SetWeightDecay: %q is not a parameter of this optimizer", b.kind, n)
+		}
+		d := decays[n]
+		if !(d >= 0) || math.IsInf(d, 1) {
+			return fmt.Errorf("optim.%s.SetWeightDecay: weight decay %v of %q: want a finite weight decay of 0 or more", b.kind, d, n)
+		}
+		wd[i], has[i] = d, true
+	}
+	b.wd, b.hasWD = wd, has
+	return nil
+}
+
+// wdOf returns the weight decay of parameter i: its own if SetWeightDecay
+// gave it one, else configured.
+func (b *base) wdOf(i int, configured float64) float64 {
+	if b.hasWD != nil && b.hasWD[i] {
+		return b.wd[i]
+	}
+	return configured
 }
 
 // Params returns the parameters the optimizer was built over, in order.

@@ -2,6 +2,7 @@ package optim
 
 import (
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/resgo/resgo/nn"
@@ -60,6 +61,62 @@ func TestTorchParamGroups(t *testing.T) {
 	if err := opt.SetLRScale(map[string]float64{"a.weight": math.NaN()}); err == nil {
 		t.Error("SetLRScale accepted a NaN factor")
 	}
+}
+
+// TestTorchWeightDecayGroups: SetWeightDecay is a second parameter group
+// with its own weight_decay (0: no decay on biases, and another decay), for
+// SGD (added to the gradient before the momentum), Adam (L2) and AdamW
+// (decoupled).
+func TestTorchWeightDecayGroups(t *testing.T) {
+	f := loadFixture(t)
+	if len(f.WDGroups) == 0 {
+		t.Fatal("the fixtures have no weight-decay groups")
+	}
+	var total errStats
+	for _, wf := range f.WDGroups {
+		t.Run(wf.Name, func(t *testing.T) {
+			params := fixtureParams(f)
+			opt := newFromFixture(t, wf.optimFixture, params)
+			if err := opt.SetWeightDecay(map[string]float64{"b.bias": wf.Decay, "c.weight": wf.Decay}); err != nil {
+				t.Fatal(err)
+			}
+			// The same optimizer without the group, which the fixture
+			// must tell apart.
+			plain := fixtureParams(f)
+			ref := newFromFixture(t, wf.optimFixture, plain)
+			var st errStats
+			differs := false
+			for step := range f.Grads {
+				setFixtureGrads(f, params, step)
+				setFixtureGrads(f, plain, step)
+				opt.Step()
+				ref.Step()
+				for i, p := range params {
+					want := f32s(wf.Params[step][i])
+					scale := maxAbs(want)
+					for j, got := range p.Value.Values() {
+						if !st.add(got, want[j], scale, parityRTol) {
+							t.Errorf("step %d %s[%d] = %v, torch %v", step, p.Name, j, got, want[j])
+						}
+						differs = differs || plain[i].Value.Values()[j] != want[j]
+					}
+				}
+			}
+			if !differs {
+				t.Error("the weight decay of the second group makes no difference in this fixture")
+			}
+			t.Logf("%d values, %d bit-identical, max error %.3g", st.n, st.exact, st.maxRel)
+			total.n += st.n
+			total.exact += st.exact
+			total.maxRel = math.Max(total.maxRel, st.maxRel)
+			for _, bad := range []map[string]float64{{"nope": 0}, {"a.weight": -1e-4}, {"a.weight": math.NaN()}, {"b.bias": math.Inf(1)}} {
+				if err := opt.SetWeightDecay(bad); err == nil || strings.Contains(err.Error(), "\n") {
+					t.Errorf("SetWeightDecay(%v): %v, want a one-line error", bad, err)
+				}
+			}
+		})
+	}
+	t.Logf("all: %d values, %d bit-identical, max error %.3g (tolerance %g)", total.n, total.exact, total.maxRel, parityRTol)
 }
 
 // TestTorchClipGradNorm compares ClipGradNorm with

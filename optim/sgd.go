@@ -28,7 +28,9 @@ type SGDConfig struct {
 //	g = g + momentum*buf  (Nesterov)  or  g = buf
 //	p = p - lr*g
 //
-// Its state is one "momentum_buffer" per parameter when Momentum is not 0.
+// SetWeightDecay and SetLRScale give parameters their own weight_decay and
+// lr, as parameter groups do. Its state is one "momentum_buffer" per
+// parameter when Momentum is not 0.
 type SGD struct {
 	base
 	cfg  SGDConfig
@@ -68,16 +70,17 @@ func (o *SGD) Config() SGDConfig {
 // Step applies one SGD update to every parameter that has a gradient and is
 // not frozen.
 func (o *SGD) Step() {
-	wd := float32(o.cfg.WeightDecay)
 	mom := float32(o.cfg.Momentum)
 	keep := float32(1 - o.cfg.Dampening)
-	useWD, useMom, nesterov := o.cfg.WeightDecay != 0, o.cfg.Momentum != 0, o.cfg.Nesterov
+	useMom, nesterov := o.cfg.Momentum != 0, o.cfg.Nesterov
 	for i := range o.params {
 		p, g, ok := o.active(i)
 		if !ok {
 			continue
 		}
 		negLR := float32(-o.lrOf(i))
+		wdi := o.wdOf(i, o.cfg.WeightDecay) // the parameter group's weight_decay
+		wd, useWD := float32(wdi), wdi != 0
 		var buf []float32
 		first := false
 		if useMom {

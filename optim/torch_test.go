@@ -26,12 +26,20 @@ type fixture struct {
 	Optimizers []optimFixture `json:"optimizers"`
 	Schedules  []schedFixture `json:"schedules"`
 	Groups     groupsFixture  `json:"groups"`
+	WDGroups   []wdFixture    `json:"wd_groups"`
 	Clip       []clipFixture  `json:"clip"`
 }
 
 type groupsFixture struct {
 	Scale  float64       `json:"scale"`
 	Params [][][]float64 `json:"params"`
+}
+
+// wdFixture is an optimizer over two parameter groups: a.weight with the
+// configured weight_decay, b.bias and c.weight with Decay.
+type wdFixture struct {
+	optimFixture
+	Decay float64 `json:"decay"`
 }
 
 type clipFixture struct {

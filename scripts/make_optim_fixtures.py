@@ -25,6 +25,10 @@ It prints JSON to stdout, or writes it to OUT.json when given:
   groups       SGD (momentum 0.9, Nesterov, weight decay) over two parameter
                groups: a.weight at lr 0.1, the others at lr * scale; params
                after each step as in optimizers
+  wd_groups    for each configuration: name, kind and config as in
+               optimizers, decay, and params after each step: the optimizer
+               over two parameter groups, a.weight with the configured
+               weight_decay, b.bias and c.weight with weight_decay=decay
   clip         for each max_norm: the gradients of each step after
                torch.nn.utils.clip_grad_norm_ (clipped[step][param]) and the
                total norms it returned
@@ -165,6 +169,34 @@ def run_groups(init, grads, scale):
     return {"scale": scale, "params": history}
 
 
+# Two weight-decay groups: a.weight at the configured weight_decay, the
+# others at "decay" (no decay on biases, the usual recipe; and another decay).
+WD_GROUPS = [
+    ("sgd_nesterov_nowd", "sgd", dict(lr=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4), 0.0),
+    ("sgd_other_wd", "sgd", dict(lr=0.05, momentum=0.9, weight_decay=1e-4), 0.05),
+    ("adam_nowd", "adam", dict(lr=0.01, weight_decay=0.01), 0.0),
+    ("adamw_nowd", "adamw", dict(lr=0.01, weight_decay=0.1), 0.0),
+    ("adamw_other_wd", "adamw", dict(lr=0.01, weight_decay=0.01), 0.3),
+]
+
+
+def run_wd_groups(init, grads):
+    out = []
+    for name, kind, config, decay in WD_GROUPS:
+        params = [torch.nn.Parameter(t.clone()) for t in init]
+        cls = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[kind]
+        extra = {} if kind == "sgd" else {"foreach": False}
+        opt = cls([{"params": params[:1]}, {"params": params[1:], "weight_decay": decay}], **config, **extra)
+        history = []
+        for step in range(STEPS):
+            for p, g in zip(params, grads[step]):
+                p.grad = None if g is None else g.clone()
+            opt.step()
+            history.append([flat(p) for p in params])
+        out.append({"name": name, "kind": kind, "config": config, "decay": decay, "params": history})
+    return out
+
+
 def run_clip(grads, max_norm):
     clipped, norms = [], []
     for row in grads:
@@ -192,6 +224,7 @@ def main():
         "optimizers": [],
         "schedules": schedules(),
         "groups": run_groups(init, grads, 0.1),
+        "wd_groups": run_wd_groups(init, grads),
         "clip": [run_clip(grads, m) for m in (0.5, 2.0, 1000.0)],
     }
     for name, kind, config in OPTIMIZERS:

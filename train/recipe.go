@@ -52,6 +52,18 @@ type Recipe struct {
 	// but the fc head's (0 or 1: the same rate): a parameter group of
 	// the backbone at lr*scale, as transfer-learning recipes use.
 	BackboneLRScale float64 `json:"backbone_lr_scale,omitempty"`
+	// NormWeightDecay is the weight decay of the BatchNorm layers'
+	// parameters (gamma and beta), as torchvision references'
+	// --norm-weight-decay; nil: WeightDecay. 0 is the usual "no weight
+	// decay on BN".
+	NormWeightDecay *float64 `json:"norm_weight_decay,omitempty"`
+	// BiasWeightDecay is the weight decay of every parameter named "bias"
+	// (the fc head's, a BN's beta, the convolutions' of a model without
+	// BN), as torchvision references' --bias-weight-decay; nil: the
+	// parameter's decay without it. It wins over NormWeightDecay for a BN
+	// beta, as in torchvision's set_weight_decay, where it is a custom key
+	// checked before the norm layers.
+	BiasWeightDecay *float64 `json:"bias_weight_decay,omitempty"`
 	// Patience stops the training when the validation loss has not
 	// improved for this many epochs (0: never).
 	Patience int `json:"patience,omitempty"`
@@ -122,6 +134,10 @@ func (c *Config) validateRecipe() error {
 		return bad("PlateauPatience", r.PlateauPatience, fmt.Sprintf("want 0 (the default 10) to %d epochs", MaxEpochs))
 	case !finite(r.BackboneLRScale) || r.BackboneLRScale < 0:
 		return bad("BackboneLRScale", r.BackboneLRScale, "want a finite factor of 0 or more (0: 1)")
+	case r.NormWeightDecay != nil && (!finite(*r.NormWeightDecay) || *r.NormWeightDecay < 0):
+		return bad("NormWeightDecay", *r.NormWeightDecay, "want a finite weight decay of 0 or more")
+	case r.BiasWeightDecay != nil && (!finite(*r.BiasWeightDecay) || *r.BiasWeightDecay < 0):
+		return bad("BiasWeightDecay", *r.BiasWeightDecay, "want a finite weight decay of 0 or more")
 	case r.Patience < 0 || r.Patience > MaxEpochs:
 		return bad("Patience", r.Patience, fmt.Sprintf("want 0 (no early stopping) to %d epochs", MaxEpochs))
 	case c.Schedule == "multistep" && len(r.Milestones) == 0:
@@ -157,9 +173,14 @@ func (c *Config) validateRecipe() error {
 	return nil
 }
 
-// applyRecipeOptim sets the backbone's learning-rate factor on the
-// optimizer.
+// applyRecipeOptim sets the backbone's learning-rate factor and the
+// weight decays of the norm and bias parameters on the optimizer.
 func (t *Trainer) applyRecipeOptim(params []nn.NamedVar) error {
+	if decays := weightDecays(t.model, params, t.cfg.Recipe); len(decays) > 0 {
+		if err := t.opt.SetWeightDecay(decays); err != nil {
+			return err
+		}
+	}
 	s := t.cfg.BackboneLRScale
 	if s == 0 || s == 1 {
 		return nil
@@ -171,6 +192,33 @@ func (t *Trainer) applyRecipeOptim(params []nn.NamedVar) error {
 		}
 	}
 	return t.opt.SetLRScale(scales)
+}
+
+// weightDecays returns the weight decays that r gives params (the
+// trainable parameters of m) apart from the configured one, by name, as
+// torchvision's set_weight_decay groups them: with BiasWeightDecay, every
+// parameter whose own name is "bias"; with NormWeightDecay, the other
+// parameters of the BatchNorm layers.
+func weightDecays(m nn.Module, params []nn.NamedVar, r Recipe) map[string]float64 {
+	if r.NormWeightDecay == nil && r.BiasWeightDecay == nil {
+		return nil
+	}
+	norm := map[*nn.Var]bool{}
+	for _, c := range nn.Modules(m) {
+		if bn, ok := c.Module.(*nn.BatchNorm2d); ok {
+			norm[bn.Weight], norm[bn.Bias] = true, true
+		}
+	}
+	decays := map[string]float64{}
+	for _, p := range params {
+		switch {
+		case r.BiasWeightDecay != nil && p.Var.Name == "bias":
+			decays[p.Name] = *r.BiasWeightDecay
+		case r.NormWeightDecay != nil && norm[p.Var]:
+			decays[p.Name] = *r.NormWeightDecay
+		}
+	}
+	return decays
 }
 
 // warmupSteps returns the warmup's length in optimizer steps.

@@ -1,8 +1,12 @@
 package train
 
 import (
+	"strings"
 	"testing"
 
+	"github.com/resgo/resgo/backend"
+	"github.com/resgo/resgo/models/resnet"
+	"github.com/resgo/resgo/nn"
 	"github.com/resgo/resgo/optim"
 )
 
@@ -43,3 +47,72 @@ func TestRecipeStateCheck(t *testing.T) {
 
 // plateau0 is a fresh plateau schedule.
 var plateau0 = optim.Plateau{Factor: 0.1, Patience: 10, Threshold: 1e-4, Rate: 0.1}
+
+// TestRecipeWeightDecays: --norm-weight-decay reaches the BN layers'
+// gamma and beta, --bias-weight-decay every "bias" (winning for a BN's
+// beta, as in torchvision's set_weight_decay), and neither the
+// convolutions' or fc's weights; without BN, the convolutions' biases.
+func TestRecipeWeightDecays(t *testing.T) {
+	b, err := backend.New("ref", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := resnet.New(b, "resnet20", resnet.Options{IncludeTop: true, NumClasses: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	params := nn.Params(m, true)
+	if got := weightDecays(m, params, Recipe{}); got != nil {
+		t.Errorf("no norm or bias weight decay: %v", got)
+	}
+	isBN := func(name string) bool {
+		return strings.HasPrefix(name, "bn") || strings.Contains(name, ".bn") || strings.Contains(name, ".downsample.1.")
+	}
+	norm, bias := 1e-5, 0.0
+	for _, tc := range []struct {
+		r    Recipe
+		want func(name string) (float64, bool)
+	}{
+		{Recipe{NormWeightDecay: &norm}, func(n string) (float64, bool) { return norm, isBN(n) }},
+		{Recipe{BiasWeightDecay: &bias}, func(n string) (float64, bool) { return bias, strings.HasSuffix(n, ".bias") }},
+		{Recipe{NormWeightDecay: &norm, BiasWeightDecay: &bias}, func(n string) (float64, bool) {
+			if strings.HasSuffix(n, ".bias") {
+				return bias, true
+			}
+			return norm, isBN(n)
+		}},
+	} {
+		got := weightDecays(m, params, tc.r)
+		nBN := 0
+		for _, p := range params {
+			wd, ok := got[p.Name]
+			want, wantOK := tc.want(p.Name)
+			if ok != wantOK || wd != want && ok {
+				t.Errorf("%+v: %s: weight decay %v (%v), want %v (%v)", tc.r, p.Name, wd, ok, want, wantOK)
+			}
+			if isBN(p.Name) {
+				nBN++
+			}
+		}
+		if len(got) == 0 || got["fc.weight"] != 0 || nBN < 2*19 {
+			t.Errorf("%+v: %d decays, %d BN parameters", tc.r, len(got), nBN)
+		}
+		if _, ok := got["fc.weight"]; ok {
+			t.Errorf("%+v: fc.weight has its own weight decay", tc.r)
+		}
+	}
+	nobn, err := resnet.New(b, "resnet20_nobn", resnet.Options{IncludeTop: true, NumClasses: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nobnParams := nn.Params(nobn, true)
+	got := weightDecays(nobn, nobnParams, Recipe{NormWeightDecay: &norm, BiasWeightDecay: &bias})
+	for _, p := range nobnParams {
+		if wd, ok := got[p.Name]; ok != strings.HasSuffix(p.Name, ".bias") || wd != 0 {
+			t.Errorf("without BN: %s: weight decay %v (%v)", p.Name, wd, ok)
+		}
+	}
+	if _, ok := got["layer2.0.downsample.0.bias"]; !ok {
+		t.Errorf("without BN: %v", got)
+	}
+}

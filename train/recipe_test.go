@@ -20,10 +20,13 @@ import (
 
 // recipeConfig is smallConfig with every recipe option on: SGD without
 // Nesterov, clipping, the EMA, warmup, the plateau schedule, mixup and
-// cutmix, RandAugment, random erasing.
+// cutmix, RandAugment, random erasing, weight decays of their own for the
+// BN parameters and the biases.
 func recipeConfig(out string) train.Config {
 	cfg := smallConfig(out)
 	cfg.Epochs, cfg.Optimizer, cfg.LR, cfg.Schedule, cfg.Gamma = 2, "sgd", 0.05, "plateau", 0.5
+	normWD, biasWD := 0.0, 1e-3
+	cfg.WeightDecay, cfg.NormWeightDecay, cfg.BiasWeightDecay = 5e-4, &normWD, &biasWD
 	cfg.ClipGrad, cfg.ModelEMA, cfg.ModelEMADecay = 0.5, true, 0.9
 	cfg.WarmupEpochs, cfg.PlateauPatience, cfg.NoNesterov = 1, 0, true
 	cfg.Mix = train.Mix{MixupAlpha: 0.8, CutmixAlpha: 1}
@@ -136,6 +139,9 @@ func TestRecipeValidate(t *testing.T) {
 		{func(c *train.Config) { c.WarmupEpochs = 100 }, "WarmupEpochs"},
 		{func(c *train.Config) { c.BackboneLRScale = -0.1 }, "BackboneLRScale"},
 		{func(c *train.Config) { c.Patience = -1 }, "Patience"},
+		{func(c *train.Config) { c.NormWeightDecay = new(-1e-4) }, "NormWeightDecay"},
+		{func(c *train.Config) { c.BiasWeightDecay = new(math.NaN()) }, "BiasWeightDecay"},
+		{func(c *train.Config) { c.BiasWeightDecay = new(math.Inf(1)) }, "BiasWeightDecay"},
 		{func(c *train.Config) { c.Schedule = "linear" }, "Schedule"},
 	} {
 		cfg := smallConfig(t.TempDir())

@@ -25,6 +25,8 @@ func addRecipeFlags(f *pflag.FlagSet, cfg *train.Config, nesterov *bool, reprob 
 	f.IntVar(&cfg.PlateauPatience, "patience-epochs", train.DefaultPlateauPatience, "plateau schedule: epochs without a lower validation loss before the rate decays")
 	f.BoolVar(nesterov, "nesterov", true, "SGD: Nesterov momentum (timm's sgd); --nesterov=false for plain momentum")
 	f.Float64Var(&cfg.BackboneLRScale, "backbone-lr-scale", 1, "learning rate of every parameter but the fc head's, times the learning rate (such as 0.1 for a pretrained backbone)")
+	f.Var(optionalFloat{&cfg.NormWeightDecay}, "norm-weight-decay", "weight decay of the BN layers' gamma and beta (torchvision's --norm-weight-decay; 0: none); not given: --weight-decay")
+	f.Var(optionalFloat{&cfg.BiasWeightDecay}, "bias-weight-decay", "weight decay of every bias, a BN's beta included (torchvision's --bias-weight-decay; 0: none); not given: --norm-weight-decay for a BN's beta, else --weight-decay")
 	f.IntVar(&cfg.Patience, "patience", 0, "stop when the validation loss has not improved for this many epochs (0: never)")
 	f.BoolVar(&cfg.ZeroInitResidual, "zero-init-residual", false, "from scratch: start the last BN gamma of every residual block at zero, so each block starts as the identity (torchvision's zero_init_residual)")
 	f.IntVar(&cfg.ValBatch, "validation-batch-size", 0, "batch size of validation (0: --batch); evaluation keeps no activations for a backward pass, and larger batches run faster on small images")
@@ -36,6 +38,39 @@ func addRecipeFlags(f *pflag.FlagSet, cfg *train.Config, nesterov *bool, reprob 
 	f.Float64Var(&cfg.SwitchProb, "mixup-switch-prob", 0.5, "probability of cutmix rather than mixup when both are on")
 	f.BoolVar(&cfg.Balanced, "balanced", false, "class-balanced sampling: every epoch draws its samples with replacement, each class equally often (WeightedRandomSampler)")
 	f.StringVar(classWeights, "class-weights", "", `weights of the classes in the training loss (CrossEntropyLoss(weight=)): "balanced" (n / (classes x count)) or one number per class, comma-separated`)
+}
+
+// optionalFloat is a float flag that records whether it was given: the
+// value it points to stays nil until the flag is set.
+type optionalFloat struct{ p **float64 }
+
+// String returns the value given, or "" when none was.
+func (o optionalFloat) String() string {
+	if o.p == nil {
+		return ""
+	}
+	return optFloat(*o.p)
+}
+
+// Set parses and stores the value.
+func (o optionalFloat) Set(s string) error {
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		return err
+	}
+	*o.p = &v
+	return nil
+}
+
+// Type names the flag's kind in the help.
+func (o optionalFloat) Type() string { return "float" }
+
+// optFloat formats an optional float as its flag shows it: "" for nil.
+func optFloat(v *float64) string {
+	if v == nil {
+		return ""
+	}
+	return strconv.FormatFloat(*v, 'g', -1, 64)
 }
 
 // intList formats a list of ints as pflag's IntSlice does: [1,2,3].

@@ -13,19 +13,24 @@ import (
 )
 
 // TestRecipeFlagsAndMetrics: a training with the recipe flags runs and
-// writes ema.safetensors; eval --tta --metrics-json writes the metrics
-// that it prints.
+// writes ema.safetensors; --resume refuses another weight decay of the
+// biases; eval --tta --metrics-json writes the metrics that it prints.
 func TestRecipeFlagsAndMetrics(t *testing.T) {
 	photos := shapesFolder(t, 4)
 	runDir := filepath.Join(t.TempDir(), "run")
 	out, err := run(t, trainCmd(), trainArgs(photos, runDir, "--optimizer", "sgd", "--schedule", "multistep", "--decay-milestones", "1",
 		"--clip-grad", "1", "--model-ema", "--model-ema-decay", "0.9", "--reprob", "0.25", "--mixup", "0.2", "--cutmix", "1",
-		"--label-smoothing", "0.1", "--nesterov=false", "--epochs", "2", "--patience", "5")...)
+		"--label-smoothing", "0.1", "--nesterov=false", "--epochs", "2", "--patience", "5",
+		"--weight-decay", "5e-4", "--norm-weight-decay", "0", "--bias-weight-decay", "0")...)
 	if err != nil {
 		t.Fatalf("train: %v\n%s", err, out)
 	}
 	if !exists(filepath.Join(runDir, "ema.safetensors")) {
 		t.Fatal("no ema.safetensors")
+	}
+	want := "--bias-weight-decay 0.0001 (the run's: 0)"
+	if _, err := run(t, trainCmd(), "--resume", "--out", runDir, "--quiet", "--epochs", "3", "--bias-weight-decay", "1e-4"); err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("--resume --bias-weight-decay 1e-4: %v, want %q", err, want)
 	}
 	metrics := filepath.Join(t.TempDir(), "metrics.json")
 	out, err = run(t, evalCmd(), "--data", photos, "--checkpoint", filepath.Join(runDir, "ema.safetensors"), "--tta",

@@ -343,6 +343,8 @@ func resumeFlags(fs *pflag.FlagSet, st *train.State) (notices []string, err erro
 		{"patience-epochs", strconv.Itoa(saved.PlateauPatience)},
 		{"nesterov", strconv.FormatBool(!saved.NoNesterov)},
 		{"backbone-lr-scale", ff(saved.BackboneLRScale)},
+		{"norm-weight-decay", optFloat(saved.NormWeightDecay)},
+		{"bias-weight-decay", optFloat(saved.BiasWeightDecay)},
 		{"patience", strconv.Itoa(saved.Patience)},
 		{"tta", strconv.FormatBool(saved.ValTTA)},
 		{"zero-init-residual", strconv.FormatBool(saved.ZeroInitResidual)},
@@ -367,7 +369,11 @@ func resumeFlags(fs *pflag.FlagSet, st *train.State) (notices []string, err erro
 	var differ []string
 	for _, c := range checks {
 		if f := fs.Lookup(c.flag); f != nil && f.Changed && f.Value.String() != c.saved {
-			differ = append(differ, fmt.Sprintf("--%s %s (the run's: %s)", c.flag, f.Value.String(), c.saved))
+			saved := c.saved
+			if saved == "" {
+				saved = "not given"
+			}
+			differ = append(differ, fmt.Sprintf("--%s %s (the run's: %s)", c.flag, f.Value.String(), saved))
 		}
 	}
 	if len(differ) > 0 {
@@ -412,7 +418,7 @@ var configFlags = map[string]string{
 	"LabelSmoothing": "label-smoothing", "Transfer": "transfer", "Workers": "workers",
 	"ClipGrad": "clip-grad", "ModelEMADecay": "model-ema-decay", "StepEpochs": "decay-epochs", "Gamma": "decay-rate",
 	"Milestones": "decay-milestones", "MinLR": "min-lr", "WarmupEpochs": "warmup-epochs", "PlateauPatience": "patience-epochs",
-	"BackboneLRScale": "backbone-lr-scale", "Patience": "patience", "ZeroInitResidual": "zero-init-residual", "ValBatch": "validation-batch-size",
+	"BackboneLRScale": "backbone-lr-scale", "NormWeightDecay": "norm-weight-decay", "BiasWeightDecay": "bias-weight-decay", "Patience": "patience", "ZeroInitResidual": "zero-init-residual", "ValBatch": "validation-batch-size",
 	"Augment.ReProb": "reprob", "Augment.AutoAugment": "aa", "Augment.ColorJitter": "color-jitter", "ClassWeights": "class-weights", "Mix.MixupAlpha": "mixup", "Mix.CutmixAlpha": "cutmix", "Mix.Prob": "mixup-prob", "Mix.SwitchProb": "mixup-switch-prob",
 	"Augment": "size", "Augment.ResizedCrop": "size", "Eval.ResizeSize": "size", "Eval.CropSize": "size",
 }

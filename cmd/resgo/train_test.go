@@ -61,6 +61,9 @@ func TestTrainRefusesBadFlags(t *testing.T) {
 		{[]string{"--min-lr", "1"}, "--min-lr 1: want 0 <= min lr < lr"},
 		{[]string{"--warmup-epochs", "5"}, "--warmup-epochs 5: want 0 to the number of epochs"},
 		{[]string{"--backbone-lr-scale", "-1"}, "--backbone-lr-scale -1: want a finite factor"},
+		{[]string{"--norm-weight-decay", "-1"}, "--norm-weight-decay -1: want a finite weight decay of 0 or more"},
+		{[]string{"--bias-weight-decay", "-1e-4"}, "--bias-weight-decay -0.0001: want a finite weight decay of 0 or more"},
+		{[]string{"--bias-weight-decay", "x"}, `invalid argument "x" for "--bias-weight-decay" flag`},
 		{[]string{"--patience", "-2"}, "--patience -2: want 0 (no early stopping)"},
 		{[]string{"--reprob", "1.5"}, "--reprob 1.5: want a probability in [0, 1]"},
 		{[]string{"--aa", "rand-m99-n2"}, `--aa rand-m99-n2: auto-augment policy "rand-m99-n2": want a magnitude 0 to 30`},
@@ -170,6 +173,7 @@ func TestTrainOutAndResume(t *testing.T) {
 		{[]string{"--val-split", "0.5", "--epochs", "2"}, "--val-split 0.5 (the run's: 0.3)"},
 		{[]string{"--seed", "6", "--batch", "4", "--epochs", "2"}, "--batch 4 (the run's: 8), --seed 6 (the run's: 5)"},
 		{[]string{"--arch", "resnet32", "--epochs", "2"}, "--arch resnet32 (the run's: resnet20)"},
+		{[]string{"--norm-weight-decay", "0", "--epochs", "2"}, "--norm-weight-decay 0 (the run's: not given)"},
 		{nil, "the run has finished its 1 epochs"},
 		{[]string{"--epochs", "1"}, "the run has finished its 1 epochs"},
 	} {
