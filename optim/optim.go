@@ -148,23 +148,37 @@ func (b *base) SetLRScale(scales map[string]float64) error {
 	for i := range next {
 		next[i] = 1
 	}
-	names := make([]string, 0, len(scales))
-	for n := range scales {
+	if err := b.perParam("SetLRScale", "factor", scales, func(i int, v float64) { next[i] = v }); err != nil {
+		return err
+	}
+	b.scale = next
+	return nil
+}
+
+// perParam checks a map of per-parameter values for method (every name a
+// parameter of the optimizer, every value finite and 0 or more) and calls
+// set with each parameter's index and value, in the order of the names.
+// On error it has called set for none of them.
+func (b *base) perParam(method, what string, values map[string]float64, set func(i int, v float64)) error {
+	names := make([]string, 0, len(values))
+	for n := range values {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	for _, n := range names {
+	idx := make([]int, len(names))
+	for k, n := range names {
 		i, ok := b.index[n]
 		if !ok {
-			return fmt.Errorf("optim.%s.SetLRScale: %q is not a parameter of this optimizer", b.kind, n)
+			return fmt.Errorf("optim.%s.%s: %q is not a parameter of this optimizer", b.kind, method, n)
 		}
-		f := scales[n]
-		if !(f >= 0) || math.IsInf(f, 1) {
-			return fmt.Errorf("optim.%s.SetLRScale: factor %v of %q: want a finite factor of 0 or more", b.kind, f, n)
+		if v := values[n]; !(v >= 0) || math.IsInf(v, 1) {
+			return fmt.Errorf("optim.%s.%s: %s %v of %q: want a finite %s of 0 or more", b.kind, method, what, v, n, what)
 		}
-		next[i] = f
+		idx[k] = i
 	}
-	b.scale = next
+	for k, n := range names {
+		set(idx[k], values[n])
+	}
 	return nil
 }
 
@@ -181,21 +195,8 @@ func (b *base) lrOf(i int) float64 {
 func (b *base) SetWeightDecay(decays map[string]float64) error {
 	wd := make([]float64, len(b.params))
 	has := make([]bool, len(b.params))
-	names := make([]string, 0, len(decays))
-	for n := range decays {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		i, ok := b.index[n]
-		if !ok {
-			return fmt.Errorf("optim.%s.SetWeightDecay: %q is not a parameter of this optimizer", b.kind, n)
-		}
-		d := decays[n]
-		if !(d >= 0) || math.IsInf(d, 1) {
-			return fmt.Errorf("optim.%s.SetWeightDecay: weight decay %v of %q: want a finite weight decay of 0 or more", b.kind, d, n)
-		}
-		wd[i], has[i] = d, true
+	if err := b.perParam("SetWeightDecay", "weight decay", decays, func(i int, v float64) { wd[i], has[i] = v, true }); err != nil {
+		return err
 	}
 	b.wd, b.hasWD = wd, has
 	return nil

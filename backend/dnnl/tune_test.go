@@ -12,12 +12,16 @@ import (
 	"github.com/resgo/resgo/tensor"
 )
 
-// winogradCases are ResNet's 3x3 stride-1 convolutions at small batch:
-// the shapes oneDNN has Winograd for.
-var winogradCases = []struct {
+// convCase is a convolution's input and weight shapes, with or without a
+// bias.
+type convCase struct {
 	x, w []int
 	bias bool
-}{
+}
+
+// winogradCases are ResNet's 3x3 stride-1 convolutions at small batch:
+// the shapes oneDNN has Winograd for.
+var winogradCases = []convCase{
 	{[]int{1, 64, 56, 56}, []int{64, 64, 3, 3}, false},
 	{[]int{2, 128, 28, 28}, []int{128, 128, 3, 3}, true},
 	{[]int{1, 512, 7, 7}, []int{512, 512, 3, 3}, false},
@@ -104,10 +108,7 @@ func TestConvAlgo(t *testing.T) {
 // trainingCases are the 3x3 stride-1 convolutions of ResNet-20's three
 // stages on 28x28 Fashion-MNIST images and one of resnet18's, at the small
 // batches a test affords.
-var trainingCases = []struct {
-	x, w []int
-	bias bool
-}{
+var trainingCases = []convCase{
 	{[]int{8, 16, 28, 28}, []int{16, 16, 3, 3}, false},
 	{[]int{8, 32, 14, 14}, []int{32, 32, 3, 3}, true},
 	{[]int{8, 64, 7, 7}, []int{64, 64, 3, 3}, false},
