@@ -2,6 +2,7 @@ package optim
 
 import (
 	"math"
+	"slices"
 	"strings"
 	"testing"
 
@@ -44,15 +45,7 @@ func TestTorchParamGroups(t *testing.T) {
 	for step := range f.Grads {
 		setFixtureGrads(f, params, step)
 		opt.Step()
-		for i, p := range params {
-			want := f32s(f.Groups.Params[step][i])
-			scale := maxAbs(want)
-			for j, got := range p.Value.Values() {
-				if !st.add(got, want[j], scale, parityRTol) {
-					t.Errorf("step %d %s[%d] = %v, torch %v", step, p.Name, j, got, want[j])
-				}
-			}
-		}
+		st.params(t, step, params, f.Groups.Params[step])
 	}
 	t.Logf("%d values, %d bit-identical, max error %.3g", st.n, st.exact, st.maxRel)
 	if err := opt.SetLRScale(map[string]float64{"nope": 1}); err == nil {
@@ -91,15 +84,9 @@ func TestTorchWeightDecayGroups(t *testing.T) {
 				setFixtureGrads(f, plain, step)
 				opt.Step()
 				ref.Step()
-				for i, p := range params {
-					want := f32s(wf.Params[step][i])
-					scale := maxAbs(want)
-					for j, got := range p.Value.Values() {
-						if !st.add(got, want[j], scale, parityRTol) {
-							t.Errorf("step %d %s[%d] = %v, torch %v", step, p.Name, j, got, want[j])
-						}
-						differs = differs || plain[i].Value.Values()[j] != want[j]
-					}
+				st.params(t, step, params, wf.Params[step])
+				for i, p := range plain {
+					differs = differs || !slices.Equal(p.Value.Values(), f32s(wf.Params[step][i]))
 				}
 			}
 			if !differs {

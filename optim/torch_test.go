@@ -217,6 +217,21 @@ func (s *errStats) add(got, want float32, scale, rtol float64) bool {
 
 const parityRTol = 1e-6
 
+// params compares the values of params after step with torch's, want (one
+// row per parameter), to parityRTol of each tensor's scale.
+func (s *errStats) params(t *testing.T, step int, params []nn.NamedVar, want [][]float64) {
+	t.Helper()
+	for i, p := range params {
+		w := f32s(want[i])
+		scale := maxAbs(w)
+		for j, got := range p.Value.Values() {
+			if !s.add(got, w[j], scale, parityRTol) {
+				t.Errorf("step %d %s[%d] = %v, torch %v", step, p.Name, j, got, w[j])
+			}
+		}
+	}
+}
+
 func TestTorchOptimizers(t *testing.T) {
 	f := loadFixture(t)
 	t.Logf("fixtures from torch %s", f.Torch)
@@ -237,15 +252,7 @@ func TestTorchOptimizers(t *testing.T) {
 					}
 				}
 				opt.Step()
-				for i, p := range params {
-					want := f32s(of.Params[step][i])
-					scale := maxAbs(want)
-					for j, got := range p.Value.Values() {
-						if !st.add(got, want[j], scale, parityRTol) {
-							t.Errorf("step %d %s[%d] = %v, torch %v", step, p.Name, j, got, want[j])
-						}
-					}
-				}
+				st.params(t, step, params, of.Params[step])
 			}
 			// The state after the last step: same keys, shapes and values.
 			state := opt.State()

@@ -86,17 +86,28 @@ def make_grads(gen):
     return grads
 
 
-def run_optimizer(kind, config, init, grads):
-    params = [torch.nn.Parameter(t.clone()) for t in init]
+def new_optimizer(kind, groups, config):
+    """torch's optimizer of kind over groups (parameters or parameter groups)."""
     cls = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[kind]
     extra = {} if kind == "sgd" else {"foreach": False}
-    opt = cls(params, **config, **extra)
+    return cls(groups, **config, **extra)
+
+
+def run_steps(opt, params, grads):
+    """Steps opt over the gradients of every step; the parameters after each."""
     history = []
     for step in range(STEPS):
         for p, g in zip(params, grads[step]):
             p.grad = None if g is None else g.clone()
         opt.step()
         history.append([flat(p) for p in params])
+    return history
+
+
+def run_optimizer(kind, config, init, grads):
+    params = [torch.nn.Parameter(t.clone()) for t in init]
+    opt = new_optimizer(kind, params, config)
+    history = run_steps(opt, params, grads)
     state = {}
     for name, p in zip(NAMES, params):
         for field, t in opt.state.get(p, {}).items():
@@ -160,13 +171,7 @@ def run_groups(init, grads, scale):
     params = [torch.nn.Parameter(t.clone()) for t in init]
     opt = torch.optim.SGD([{"params": params[:1]}, {"params": params[1:], "lr": 0.1 * scale}],
                           lr=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4)
-    history = []
-    for step in range(STEPS):
-        for p, g in zip(params, grads[step]):
-            p.grad = None if g is None else g.clone()
-        opt.step()
-        history.append([flat(p) for p in params])
-    return {"scale": scale, "params": history}
+    return {"scale": scale, "params": run_steps(opt, params, grads)}
 
 
 # Two weight-decay groups: a.weight at the configured weight_decay, the
@@ -184,15 +189,8 @@ def run_wd_groups(init, grads):
     out = []
     for name, kind, config, decay in WD_GROUPS:
         params = [torch.nn.Parameter(t.clone()) for t in init]
-        cls = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[kind]
-        extra = {} if kind == "sgd" else {"foreach": False}
-        opt = cls([{"params": params[:1]}, {"params": params[1:], "weight_decay": decay}], **config, **extra)
-        history = []
-        for step in range(STEPS):
-            for p, g in zip(params, grads[step]):
-                p.grad = None if g is None else g.clone()
-            opt.step()
-            history.append([flat(p) for p in params])
+        opt = new_optimizer(kind, [{"params": params[:1]}, {"params": params[1:], "weight_decay": decay}], config)
+        history = run_steps(opt, params, grads)
         out.append({"name": name, "kind": kind, "config": config, "decay": decay, "params": history})
     return out
 

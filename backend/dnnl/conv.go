@@ -54,14 +54,21 @@ func (s *state) convFwdDesc(xs, ws, ys []int, p backend.ConvParams, bias bool, p
 	return s.convFwdDescAlg(xs, ws, ys, p, bias, prop, C.dnnl_convolution_direct)
 }
 
-// convFwdDescAlg is convFwdDesc with the algorithm alg.
-func (s *state) convFwdDescAlg(xs, ws, ys []int, p backend.ConvParams, bias bool, prop C.dnnl_prop_kind_t, alg C.dnnl_alg_kind_t) C.dnnl_convolution_desc_t {
-	g := geomOf(p)
-	src, wei, dst := s.anyDesc(xs), s.anyDesc(convWeightDims(ws, p.Groups)), s.anyDesc(ys)
-	var bmd *C.dnnl_memory_desc_t
+// convMDs returns the memory descriptors of a convolution's data, weights
+// and output, with layouts for oneDNN to choose, and of its bias (plain;
+// nil without one).
+func (s *state) convMDs(xs, ws, ys []int, p backend.ConvParams, bias bool) (src, wei, dst C.dnnl_memory_desc_t, bmd *C.dnnl_memory_desc_t) {
+	src, wei, dst = s.anyDesc(xs), s.anyDesc(convWeightDims(ws, p.Groups)), s.anyDesc(ys)
 	if bias {
 		bmd = s.plain(ws[:1]).c
 	}
+	return src, wei, dst, bmd
+}
+
+// convFwdDescAlg is convFwdDesc with the algorithm alg.
+func (s *state) convFwdDescAlg(xs, ws, ys []int, p backend.ConvParams, bias bool, prop C.dnnl_prop_kind_t, alg C.dnnl_alg_kind_t) C.dnnl_convolution_desc_t {
+	g := geomOf(p)
+	src, wei, dst, bmd := s.convMDs(xs, ws, ys, p, bias)
 	var d C.dnnl_convolution_desc_t
 	s.check(C.dnnl_dilated_convolution_forward_desc_init(&d, prop, alg,
 		&src, &wei, bmd, &dst, &g.strides[0], &g.dilates[0], &g.padL[0], &g.padR[0]), "dnnl_dilated_convolution_forward_desc_init")
@@ -231,7 +238,7 @@ func (s *state) conv2DBackwardData(dx, dy, w, x *tensor.Tensor, p backend.ConvPa
 // destroys it.
 func (s *state) convBwdDataPD(alg C.dnnl_alg_kind_t, xs, ws, ys []int, p backend.ConvParams, hint C.dnnl_primitive_desc_t) C.dnnl_primitive_desc_t {
 	g := geomOf(p)
-	src, wei, dst := s.anyDesc(xs), s.anyDesc(convWeightDims(ws, p.Groups)), s.anyDesc(ys)
+	src, wei, dst, _ := s.convMDs(xs, ws, ys, p, false)
 	var d C.dnnl_convolution_desc_t
 	s.check(C.dnnl_dilated_convolution_backward_data_desc_init(&d, alg,
 		&src, &wei, &dst, &g.strides[0], &g.dilates[0], &g.padL[0], &g.padR[0]), "dnnl_dilated_convolution_backward_data_desc_init")
@@ -256,11 +263,7 @@ func (s *state) convBwdDataPrim(pd C.dnnl_primitive_desc_t) (*prim, []arg) {
 // destroys it.
 func (s *state) convBwdWeightsPD(alg C.dnnl_alg_kind_t, xs, ws, ys []int, p backend.ConvParams, bias bool, hint C.dnnl_primitive_desc_t) C.dnnl_primitive_desc_t {
 	g := geomOf(p)
-	src, wei, dst := s.anyDesc(xs), s.anyDesc(convWeightDims(ws, p.Groups)), s.anyDesc(ys)
-	var bmd *C.dnnl_memory_desc_t
-	if bias {
-		bmd = s.plain(ws[:1]).c
-	}
+	src, wei, dst, bmd := s.convMDs(xs, ws, ys, p, bias)
 	var d C.dnnl_convolution_desc_t
 	s.check(C.dnnl_dilated_convolution_backward_weights_desc_init(&d, alg,
 		&src, &wei, bmd, &dst, &g.strides[0], &g.dilates[0], &g.padL[0], &g.padR[0]), "dnnl_dilated_convolution_backward_weights_desc_init")

@@ -39,11 +39,7 @@ func TestConvAlgo(t *testing.T) {
 	p := backend.ConvParams{Stride: [2]int{1, 1}, Pad: [2]int{1, 1}, Dilation: [2]int{1, 1}, Groups: 1}
 	for _, mode := range []string{ConvDirect, ConvWinograd, ConvAuto} {
 		t.Run(mode, func(t *testing.T) {
-			t.Setenv("RESGO_CONV", mode)
-			b, err := New(2)
-			if err != nil {
-				t.Fatal(err)
-			}
+			b := newWithConv(t, mode)
 			defer b.Close()
 			worst := 0.0
 			for i, c := range winogradCases {
@@ -92,13 +88,7 @@ func TestConvAlgo(t *testing.T) {
 					t.Fatalf("%d choices recorded, want %d", len(choices), 2*len(winogradCases))
 				}
 				for _, c := range choices {
-					timed := c.Direct > 0 && c.Winograd > 0
-					if mode == ConvAuto && (!timed || (c.Chose == ConvWinograd) != (c.Winograd < c.Direct)) {
-						t.Errorf("auto: %+v: not timed, or not the faster kept", c)
-					}
-					if mode == ConvWinograd && (timed || c.Chose != ConvWinograd) {
-						t.Errorf("winograd: %+v", c)
-					}
+					checkChoice(t, mode, c)
 				}
 			}
 		})
@@ -125,11 +115,7 @@ func TestWinogradTraining(t *testing.T) {
 	p := backend.ConvParams{Stride: [2]int{1, 1}, Pad: [2]int{1, 1}, Dilation: [2]int{1, 1}, Groups: 1}
 	for _, mode := range []string{ConvWinograd, ConvAuto} {
 		t.Run(mode, func(t *testing.T) {
-			t.Setenv("RESGO_CONV", mode)
-			b, err := New(2)
-			if err != nil {
-				t.Fatal(err)
-			}
+			b := newWithConv(t, mode)
 			defer b.Close()
 			worst := map[string]float64{}
 			check := func(pass string, c []int, got *tensor.Tensor, want *tensor.Tensor) {
@@ -188,18 +174,37 @@ func TestWinogradTraining(t *testing.T) {
 			passes := map[string]int{}
 			for _, c := range choices {
 				passes[c.Pass]++
-				timed := c.Direct > 0 && c.Winograd > 0
-				if mode == ConvAuto && (!timed || (c.Chose == ConvWinograd) != (c.Winograd < c.Direct)) {
-					t.Errorf("auto: %+v: not timed, or not the faster kept", c)
-				}
-				if mode == ConvWinograd && (timed || c.Chose != ConvWinograd) {
-					t.Errorf("winograd: %+v", c)
-				}
+				checkChoice(t, mode, c)
 			}
 			n := len(trainingCases)
 			if want := map[string]int{"forward_training": n, "backward_data": n, "backward_weights": n}; fmt.Sprint(passes) != fmt.Sprint(want) {
 				t.Errorf("choices by pass %v, want %v", passes, want)
 			}
 		})
+	}
+}
+
+// newWithConv returns a 2-thread backend created under RESGO_CONV=mode
+// (restored after the test).
+func newWithConv(t *testing.T, mode string) *Backend {
+	t.Helper()
+	t.Setenv("RESGO_CONV", mode)
+	b, err := New(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// checkChoice checks one recorded choice of RESGO_CONV=mode: under auto
+// both forms timed and the faster kept, under winograd Winograd untimed.
+func checkChoice(t *testing.T, mode string, c ConvChoice) {
+	t.Helper()
+	timed := c.Direct > 0 && c.Winograd > 0
+	if mode == ConvAuto && (!timed || (c.Chose == ConvWinograd) != (c.Winograd < c.Direct)) {
+		t.Errorf("auto: %+v: not timed, or not the faster kept", c)
+	}
+	if mode == ConvWinograd && (timed || c.Chose != ConvWinograd) {
+		t.Errorf("winograd: %+v", c)
 	}
 }
