@@ -2,6 +2,7 @@ package checkpoint
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"math/big"
 	"strconv"
@@ -162,6 +163,14 @@ func unpickle(data []byte, persistentLoad func(any) (any, error)) (obj any, err 
 	u.PersistentLoad = persistentLoad
 	obj, err = u.Load()
 	if err != nil {
+		// A number gopickle fails to parse (the line of an INT, LONG,
+		// FLOAT, GET or PUT) is quoted whole by strconv's error, escaping
+		// each byte that is not printable in four: name its length
+		// instead, so that the message of a hostile pickle stays small.
+		var ne *strconv.NumError
+		if errors.As(err, &ne) {
+			return nil, fmt.Errorf("unpickling: a number of %d bytes that %s cannot parse: %w", len(ne.Num), ne.Func, ne.Err)
+		}
 		return nil, fmt.Errorf("unpickling: %w", err)
 	}
 	return obj, nil
