@@ -115,6 +115,11 @@ func (s *state) conv2D(y, x, w, b *tensor.Tensor, p backend.ConvParams, e backen
 		pd := s.primDesc(unsafe.Pointer(&d), attr, nil)
 		defer C.dnnl_primitive_desc_destroy(pd)
 		pr, args := s.convFwdPrim(pd, b != nil)
+		shape := convShape(x.Shape(), w.Shape(), ys, p)
+		if e.Inference && s.ownWinograd(x.Shape(), w.Shape(), ys, p, pr) {
+			wpr, wargs := s.newWino(pr, args, x.Shape(), w.Shape(), p, b != nil, e.Add != nil, e.ReLU)
+			return s.keepFaster(propName(prop), shape, pr, args, wpr, wargs, func() (float64, float64) { return 0, 0 })
+		}
 		if !s.useWinograd(w.Shape(), p) {
 			return pr
 		}
@@ -124,14 +129,19 @@ func (s *state) conv2D(y, x, w, b *tensor.Tensor, p backend.ConvParams, e backen
 		}
 		defer C.dnnl_primitive_desc_destroy(wpd)
 		wpr, wargs := s.convFwdPrim(wpd, b != nil)
-		return s.keepFaster(propName(prop), convShape(x.Shape(), w.Shape(), ys, p), pr, args, wpr, wargs, func() (float64, float64) {
+		return s.keepFaster(propName(prop), shape, pr, args, wpr, wargs, func() (float64, float64) {
 			// The layers around take the direct form's layouts.
 			return 0, s.timeReorder(pr.src, wpr.src) + s.timeReorder(wpr.dst, pr.dst)
 		})
 	})
 
 	xd := s.input(x, pr.src, 0)
-	wd := s.weightsIn(w, s.plain(convWeightDims(w.Shape(), p.Groups)), pr.weights, e.Inference)
+	var wd []float32
+	if pr.wino != nil {
+		wd = s.winoWeights(w, pr, e.Inference)
+	} else {
+		wd = s.weightsIn(w, s.plain(convWeightDims(w.Shape(), p.Groups)), pr.weights, e.Inference)
+	}
 	if e.Add != nil {
 		// The sum post-op adds what y holds before the call: put Add there,
 		// in y's new layout.

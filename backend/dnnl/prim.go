@@ -65,6 +65,8 @@ type opKey struct {
 type prim struct {
 	op   *C.rg_op
 	impl string // oneDNN's implementation name, as "jit:avx512_core"
+	// wino, where set, runs the operation instead of op (which is nil).
+	wino *winoConv
 	// Layouts the primitive chose or was given, by role; nil where unused.
 	src, weights, dst, ws *memDesc
 }
@@ -169,6 +171,10 @@ func (s *state) newPrim(pd C.dnnl_primitive_desc_t, args ...arg) *prim {
 
 // exec runs p on the buffers ptrs, in the order of p's arguments.
 func (s *state) exec(p *prim, ptrs ...unsafe.Pointer) {
+	if p.wino != nil {
+		s.execWino(p.wino, ptrs)
+		return
+	}
 	if int(p.op.nargs) != len(ptrs) {
 		panic(fmt.Sprintf("dnnl: primitive %s takes %d buffers, got %d", p.impl, p.op.nargs, len(ptrs)))
 	}
@@ -229,13 +235,20 @@ func (s *state) input(t *tensor.Tensor, want *memDesc, slot int) []float32 {
 // costs no more time than refreshing a cache at every step and saves a copy
 // of the model (87 MB for ResNet-18, twice over).
 func (s *state) weightsIn(w *tensor.Tensor, from, want *memDesc, cache bool) []float32 {
-	vals := w.Values()
 	if want == from {
-		return vals
+		return w.Values()
 	}
+	return s.convertedWeights(w, want, cache, func(dst, src []float32) { s.reorder(dst, want, src, from) })
+}
+
+// convertedWeights returns w's values converted by convert into the form
+// want describes (a layout, or wino.c's transformed weights), cached per
+// tensor and form as weightsIn describes.
+func (s *state) convertedWeights(w *tensor.Tensor, want *memDesc, cache bool, convert func(dst, src []float32)) []float32 {
+	vals := w.Values()
 	if !cache {
 		buf := s.tmpBuf(tmpWeights, want.size/4)
-		s.reorder(buf, want, vals, from)
+		convert(buf, vals)
 		return buf
 	}
 	k := weightKey{weak.Make(w), want}
@@ -252,7 +265,7 @@ func (s *state) weightsIn(w *tensor.Tensor, from, want *memDesc, cache bool) []f
 		c.data = make([]float32, want.size/4)
 	}
 	c.data = c.data[:want.size/4]
-	s.reorder(c.data, want, vals, from)
+	convert(c.data, vals)
 	c.version = w.Version()
 	return c.data
 }

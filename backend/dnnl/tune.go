@@ -31,7 +31,10 @@ import (
 //	winograd  Winograd wherever oneDNN has it.
 //
 // oneDNN 2.6 has Winograd only for 3x3 stride-1 convolutions without
-// groups, and only with AVX-512; elsewhere every mode is direct. Winograd
+// groups, and only with AVX-512. With AVX2 (and FMA), resgo's own
+// Winograd F(4x4, 3x3) of wino.c takes its place for inference, on the
+// direct kernel's nChw8c layout, where the channels come in blocks of 8
+// (input) and 16 (output); elsewhere every mode is direct. Winograd
 // computes the same convolution in fewer multiplications but rounds
 // differently: logits move by about 1e-5 relative (TestWinogradAccuracy),
 // and the training passes by as much (TestWinogradTraining), so a training

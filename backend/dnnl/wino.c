@@ -1,0 +1,242 @@
+//go:build cgo
+
+// wino.c: Winograd F(4x4, 3x3) convolution for AVX2 machines, where
+// oneDNN 2.6 has none. Activations are in oneDNN's nChw8c layout (what its
+// direct AVX2 kernels take), so the layers around need no reorder.
+//
+// A 3x3 stride-1 convolution computes each 4x4 block ("tile") of outputs
+// from a 6x6 block of inputs. Winograd's algorithm (Lavin and Gray, 2015)
+// does it as
+//
+//	Y = A^T [ (G g G^T) . (B^T d B) ] A
+//
+// where g is one 3x3 kernel, d one 6x6 input tile, "." the elementwise
+// product, and summing the products over input channels turns the 36
+// elementwise products into 36 matrix products:
+//
+//	M[e][t][o] = sum_i V[e][t][i] U[e][i][o]
+//
+// with V = B^T d B per tile t and input channel i, U = G g G^T per input
+// and output channel. That is 36 multiplications per 16 outputs and input
+// channel where the direct form does 144. The three steps below (input
+// transform, 36 matrix products, output transform) each run in parallel
+// over OpenMP's threads, the ones oneDNN uses.
+
+#include <immintrin.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "wino.h"
+
+#define AVX2 __attribute__((target("avx2,fma")))
+
+// bt6 computes B^T x for six vectors x[0], x[s], ..., x[5s].
+static inline AVX2 void bt6(const __m256 *x, int s, __m256 *y, int t) {
+	__m256 d0 = x[0], d1 = x[s], d2 = x[2 * s], d3 = x[3 * s], d4 = x[4 * s], d5 = x[5 * s];
+	__m256 four = _mm256_set1_ps(4.0f), five = _mm256_set1_ps(5.0f), two = _mm256_set1_ps(2.0f);
+	// y0 = 4 d0 - 5 d2 + d4
+	y[0] = _mm256_fnmadd_ps(five, d2, _mm256_fmadd_ps(four, d0, d4));
+	// y1 = -4 (d1 + d2) + d3 + d4, y2 = 4 (d1 - d2) - d3 + d4
+	__m256 a = _mm256_add_ps(d3, d4), b = _mm256_sub_ps(d4, d3);
+	y[t] = _mm256_fnmadd_ps(four, _mm256_add_ps(d1, d2), a);
+	y[2 * t] = _mm256_fmadd_ps(four, _mm256_sub_ps(d1, d2), b);
+	// y3 = 2 (d3 - d1) + d4 - d2, y4 = 2 (d1 - d3) + d4 - d2
+	__m256 c = _mm256_sub_ps(d4, d2), e = _mm256_sub_ps(d3, d1);
+	y[3 * t] = _mm256_fmadd_ps(two, e, c);
+	y[4 * t] = _mm256_fnmadd_ps(two, e, c);
+	// y5 = 4 d1 - 5 d3 + d5
+	y[5 * t] = _mm256_fnmadd_ps(five, d3, _mm256_fmadd_ps(four, d1, d5));
+}
+
+// at6 computes A^T x for six vectors x[0], x[s], ..., x[5s] (four results).
+static inline AVX2 void at6(const __m256 *x, int s, __m256 *y, int t) {
+	__m256 m0 = x[0], m1 = x[s], m2 = x[2 * s], m3 = x[3 * s], m4 = x[4 * s], m5 = x[5 * s];
+	__m256 p12 = _mm256_add_ps(m1, m2), d12 = _mm256_sub_ps(m1, m2);
+	__m256 p34 = _mm256_add_ps(m3, m4), d34 = _mm256_sub_ps(m3, m4);
+	y[0] = _mm256_add_ps(_mm256_add_ps(m0, p12), p34);
+	y[t] = _mm256_fmadd_ps(_mm256_set1_ps(2.0f), d34, d12);
+	y[2 * t] = _mm256_fmadd_ps(_mm256_set1_ps(4.0f), p34, p12);
+	y[3 * t] = _mm256_add_ps(_mm256_fmadd_ps(_mm256_set1_ps(8.0f), d34, d12), m5);
+}
+
+size_t rg_wino_weights_size(int oc, int ic) { return (size_t)36 * ic * oc; }
+
+void rg_wino_weights(float *u, const float *w, int oc, int ic) {
+	// U[e][o/16][i][o%16] = (G g G^T)[e], computed in double.
+	static const double G[6][3] = {
+		{1.0 / 4, 0, 0},
+		{-1.0 / 6, -1.0 / 6, -1.0 / 6},
+		{-1.0 / 6, 1.0 / 6, -1.0 / 6},
+		{1.0 / 24, 1.0 / 12, 1.0 / 6},
+		{1.0 / 24, -1.0 / 12, 1.0 / 6},
+		{0, 0, 1},
+	};
+	for (int o = 0; o < oc; o++) {
+		for (int i = 0; i < ic; i++) {
+			const float *g = w + ((size_t)o * ic + i) * 9;
+			double gt[6][3]; // G g
+			for (int r = 0; r < 6; r++)
+				for (int c = 0; c < 3; c++)
+					gt[r][c] = G[r][0] * g[c] + G[r][1] * g[3 + c] + G[r][2] * g[6 + c];
+			for (int r = 0; r < 6; r++)
+				for (int c = 0; c < 6; c++) {
+					double v = gt[r][0] * G[c][0] + gt[r][1] * G[c][1] + gt[r][2] * G[c][2];
+					size_t e = r * 6 + c;
+					u[((e * (oc / 16) + o / 16) * ic + i) * 16 + o % 16] = (float)v;
+				}
+		}
+	}
+}
+
+// Geometry of one call.
+typedef struct {
+	int n, ic, oc, h, w, oh, ow, pad;
+	int th, tw;   // tiles per column and row
+	int t, tpad;  // tiles, and rounded up to a multiple of 6
+} geom;
+
+static geom geom_of(int n, int ic, int oc, int h, int w, int pad) {
+	geom g = {n, ic, oc, h, w, h + 2 * pad - 2, w + 2 * pad - 2, pad};
+	g.th = (g.oh + 3) / 4;
+	g.tw = (g.ow + 3) / 4;
+	g.t = n * g.th * g.tw;
+	g.tpad = (g.t + 5) / 6 * 6;
+	return g;
+}
+
+size_t rg_wino_scratch_size(int n, int ic, int oc, int h, int w, int pad) {
+	geom g = geom_of(n, ic, oc, h, w, pad);
+	return (size_t)36 * g.tpad * (ic + oc) * sizeof(float) + 64;
+}
+
+// tile_at returns the image n of tile t and the first output row and
+// column the tile covers.
+static inline void tile_at(const geom *g, int t, int *n, int *y0, int *x0) {
+	int per = g->th * g->tw, r = t % per;
+	*n = t / per;
+	*y0 = (r / g->tw) * 4;
+	*x0 = (r % g->tw) * 4;
+}
+
+// input_transform writes V[e][t][i] for every tile and input channel.
+static AVX2 void input_transform(const geom *g, const float *src, float *v) {
+	int cb = g->ic / 8;
+	long items = (long)g->t * cb;
+	#pragma omp parallel for schedule(static)
+	for (long it = 0; it < items; it++) {
+		int t = it / cb, b = it % cb, n, y0, x0;
+		tile_at(g, t, &n, &y0, &x0);
+		y0 -= g->pad; // the input rows and columns start pad earlier
+		x0 -= g->pad;
+		const float *s = src + (((size_t)n * cb + b) * g->h) * g->w * 8;
+		__m256 d[36], tmp[36], out[36];
+		for (int y = 0; y < 6; y++) {
+			int iy = y0 + y;
+			for (int x = 0; x < 6; x++) {
+				int ix = x0 + x;
+				if (iy >= 0 && iy < g->h && ix >= 0 && ix < g->w)
+					d[y * 6 + x] = _mm256_loadu_ps(s + ((size_t)iy * g->w + ix) * 8);
+				else
+					d[y * 6 + x] = _mm256_setzero_ps();
+			}
+		}
+		for (int x = 0; x < 6; x++) bt6(d + x, 6, tmp + x, 6);   // B^T d: columns
+		for (int y = 0; y < 6; y++) bt6(tmp + y * 6, 1, out + y * 6, 1); // (B^T d) B: rows
+		float *dst = v + (size_t)t * g->ic + b * 8;
+		size_t stride = (size_t)g->tpad * g->ic;
+		for (int e = 0; e < 36; e++) _mm256_storeu_ps(dst + e * stride, out[e]);
+	}
+}
+
+// kernel6x16 computes six rows (tiles) by 16 columns (output channels) of
+// one matrix product M[e] = V[e] U[e]: a holds the rows (stride lda), b the
+// 16 columns packed [k][16], c the result (stride ldc).
+static inline AVX2 void kernel6x16(int k, const float *a, int lda, const float *b, float *c, int ldc) {
+	__m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
+	__m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+	const float *a0 = a, *a1 = a + lda, *a2 = a + 2 * lda, *a3 = a + 3 * lda, *a4 = a + 4 * lda, *a5 = a + 5 * lda;
+	for (int i = 0; i < k; i++) {
+		__m256 b0 = _mm256_loadu_ps(b + i * 16), b1 = _mm256_loadu_ps(b + i * 16 + 8);
+		__m256 x;
+		x = _mm256_broadcast_ss(a0 + i); c00 = _mm256_fmadd_ps(x, b0, c00); c01 = _mm256_fmadd_ps(x, b1, c01);
+		x = _mm256_broadcast_ss(a1 + i); c10 = _mm256_fmadd_ps(x, b0, c10); c11 = _mm256_fmadd_ps(x, b1, c11);
+		x = _mm256_broadcast_ss(a2 + i); c20 = _mm256_fmadd_ps(x, b0, c20); c21 = _mm256_fmadd_ps(x, b1, c21);
+		x = _mm256_broadcast_ss(a3 + i); c30 = _mm256_fmadd_ps(x, b0, c30); c31 = _mm256_fmadd_ps(x, b1, c31);
+		x = _mm256_broadcast_ss(a4 + i); c40 = _mm256_fmadd_ps(x, b0, c40); c41 = _mm256_fmadd_ps(x, b1, c41);
+		x = _mm256_broadcast_ss(a5 + i); c50 = _mm256_fmadd_ps(x, b0, c50); c51 = _mm256_fmadd_ps(x, b1, c51);
+	}
+	_mm256_storeu_ps(c, c00); _mm256_storeu_ps(c + 8, c01); c += ldc;
+	_mm256_storeu_ps(c, c10); _mm256_storeu_ps(c + 8, c11); c += ldc;
+	_mm256_storeu_ps(c, c20); _mm256_storeu_ps(c + 8, c21); c += ldc;
+	_mm256_storeu_ps(c, c30); _mm256_storeu_ps(c + 8, c31); c += ldc;
+	_mm256_storeu_ps(c, c40); _mm256_storeu_ps(c + 8, c41); c += ldc;
+	_mm256_storeu_ps(c, c50); _mm256_storeu_ps(c + 8, c51);
+}
+
+// Rows of V one work item of the products takes (a multiple of 6).
+#define CHUNK 48
+
+// products computes M[e] = V[e] U[e] for the 36 elements.
+static AVX2 void products(const geom *g, const float *v, const float *u, float *m) {
+	int chunks = (g->tpad + CHUNK - 1) / CHUNK, ob = g->oc / 16;
+	long items = 36L * chunks;
+	#pragma omp parallel for schedule(static)
+	for (long it = 0; it < items; it++) {
+		int e = it / chunks, ch = it % chunks;
+		int r0 = ch * CHUNK, r1 = r0 + CHUNK < g->tpad ? r0 + CHUNK : g->tpad;
+		const float *ve = v + (size_t)e * g->tpad * g->ic;
+		float *me = m + (size_t)e * g->tpad * g->oc;
+		for (int o = 0; o < ob; o++) {
+			const float *ue = u + ((size_t)e * ob + o) * g->ic * 16;
+			for (int r = r0; r < r1; r += 6)
+				kernel6x16(g->ic, ve + (size_t)r * g->ic, g->ic, ue, me + (size_t)r * g->oc + o * 16, g->oc);
+		}
+	}
+}
+
+// output_transform writes Y = A^T M A for every tile and output channel,
+// plus the bias, plus what dst holds (sum), then max(0, .) (relu).
+static AVX2 void output_transform(const geom *g, const float *m, const float *bias, float *dst, int sum, int relu) {
+	int cb = g->oc / 8;
+	long items = (long)g->t * cb;
+	#pragma omp parallel for schedule(static)
+	for (long it = 0; it < items; it++) {
+		int t = it / cb, b = it % cb, n, y0, x0;
+		tile_at(g, t, &n, &y0, &x0);
+		const float *src = m + (size_t)t * g->oc + b * 8;
+		size_t stride = (size_t)g->tpad * g->oc;
+		__m256 x[36], tmp[24], y[16];
+		for (int e = 0; e < 36; e++) x[e] = _mm256_loadu_ps(src + e * stride);
+		for (int c = 0; c < 6; c++) at6(x + c, 6, tmp + c, 6);     // A^T M: 4x6
+		for (int rr = 0; rr < 4; rr++) at6(tmp + rr * 6, 1, y + rr * 4, 1); // (A^T M) A: 4x4
+		__m256 bv = bias ? _mm256_loadu_ps(bias + b * 8) : _mm256_setzero_ps();
+		float *d = dst + (((size_t)n * cb + b) * g->oh) * g->ow * 8;
+		for (int yy = 0; yy < 4 && y0 + yy < g->oh; yy++) {
+			for (int xx = 0; xx < 4 && x0 + xx < g->ow; xx++) {
+				float *p = d + ((size_t)(y0 + yy) * g->ow + x0 + xx) * 8;
+				__m256 val = _mm256_add_ps(y[yy * 4 + xx], bv);
+				if (sum) val = _mm256_add_ps(val, _mm256_loadu_ps(p));
+				if (relu) val = _mm256_max_ps(val, _mm256_setzero_ps());
+				_mm256_storeu_ps(p, val);
+			}
+		}
+	}
+}
+
+void rg_wino_conv(float *dst, const float *src, const float *u, const float *bias, float *scratch,
+		int n, int ic, int oc, int h, int w, int pad, int sum, int relu) {
+	geom g = geom_of(n, ic, oc, h, w, pad);
+	float *v = scratch, *m = scratch + (size_t)36 * g.tpad * ic;
+	// The rows past the last tile stay zero: the products read them.
+	if (g.tpad > g.t)
+		for (int e = 0; e < 36; e++)
+			memset(v + ((size_t)e * g.tpad + g.t) * ic, 0, (size_t)(g.tpad - g.t) * ic * sizeof(float));
+	input_transform(&g, src, v);
+	products(&g, v, u, m);
+	output_transform(&g, m, bias, dst, sum, relu);
+}
+
+int rg_wino_cpu_ok(void) {
+	__builtin_cpu_init();
+	return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}

@@ -1,0 +1,117 @@
+//go:build cgo
+
+package dnnl
+
+/*
+#cgo CFLAGS: -fopenmp
+#include "rg.h"
+#include "wino.h"
+*/
+import "C"
+
+import (
+	"fmt"
+	"unsafe"
+
+	"github.com/resgo/resgo/backend"
+	"github.com/resgo/resgo/tensor"
+)
+
+// winoImpl names resgo's own Winograd convolution (wino.c) where oneDNN's
+// names go: in ConvChoice.WinImpl and prim.impl.
+const winoImpl = "resgo_wino_4x4_3x3:avx2"
+
+// winoConv is a forward convolution run by wino.c rather than oneDNN: the
+// Winograd F(4x4, 3x3) form, for AVX2 machines, where oneDNN 2.6 has no
+// Winograd. It takes and writes the direct AVX2 kernel's layout (nChw8c).
+type winoConv struct {
+	n, ic, oc, h, w, pad int
+	bias, sum, relu      bool
+	scratch              int // bytes
+}
+
+// ownWinograd reports whether wino.c can compute a convolution that the
+// direct primitive dir would: oneDNN runs its AVX2 kernels (or AVX2 is the
+// cap) and has no Winograd of its own, the CPU has FMA, the convolution is
+// 3x3, stride 1, with the same padding (at most 2) on every side, the
+// channels come in blocks (input 8, output 16), and dir keeps the data in
+// nChw8c.
+func (s *state) ownWinograd(xs, ws, ys []int, p backend.ConvParams, dir *prim) bool {
+	if s.convAlgo == ConvDirect || !winogradShape(ws, p) || !ownWinogradCPU() {
+		return false
+	}
+	if p.Pad[0] != p.Pad[1] || p.Pad[0] > 2 || xs[1]%8 != 0 || ys[1]%16 != 0 {
+		return false
+	}
+	return dir.src == s.tagged(xs, C.dnnl_aBcd8b) && dir.dst == s.tagged(ys, C.dnnl_aBcd8b)
+}
+
+// ownWinogradCPU reports whether wino.c runs here: oneDNN has no Winograd
+// (below AVX-512, or capped there) but runs its AVX2 kernels, and the CPU
+// has FMA.
+func ownWinogradCPU() bool {
+	return !hasWinograd() && hasAVX2() && C.rg_wino_cpu_ok() != 0
+}
+
+// tagged returns the interned descriptor of shape in the layout tag.
+func (s *state) tagged(shape []int, tag C.dnnl_format_tag_t) *memDesc {
+	md, err := initMD(shape, tag)
+	if err != nil {
+		s.fail("bad shape", err)
+	}
+	return intern(&md)
+}
+
+// newWino returns the prim of wino.c's form of the convolution the direct
+// prim dir computes (its layouts), with its arguments in dir's order.
+func (s *state) newWino(dir *prim, dargs []arg, xs, ws []int, p backend.ConvParams, bias, sum, relu bool) (*prim, []arg) {
+	c := &winoConv{n: xs[0], ic: xs[1], oc: ws[0], h: xs[2], w: xs[3], pad: p.Pad[0], bias: bias, sum: sum, relu: relu}
+	c.scratch = int(C.rg_wino_scratch_size(C.int(c.n), C.int(c.ic), C.int(c.oc), C.int(c.h), C.int(c.w), C.int(c.pad)))
+	u := int(C.rg_wino_weights_size(C.int(c.oc), C.int(c.ic)))
+	wmd := &memDesc{dims: []int{u}, size: 4 * u, name: fmt.Sprintf("[%d %d] Winograd F(4x4,3x3) weights", c.oc, c.ic)}
+	args := append([]arg(nil), dargs...)
+	args[1].md = wmd
+	return &prim{wino: c, impl: winoImpl, src: dir.src, weights: wmd, dst: dir.dst}, args
+}
+
+// execWino runs a wino.c convolution on src, transformed weights u, bias
+// (nil without one) and dst, in that order as exec receives them.
+func (s *state) execWino(c *winoConv, ptrs []unsafe.Pointer) {
+	want := 3
+	if c.bias {
+		want = 4
+	}
+	if len(ptrs) != want {
+		panic(fmt.Sprintf("dnnl: %s takes %d buffers, got %d", winoImpl, want, len(ptrs)))
+	}
+	for _, p := range ptrs {
+		if p == nil {
+			s.fail("an operand has no elements (a zero dimension)", nil)
+		}
+	}
+	if c.scratch > int(s.ctx.scratch_size) && C.rg_reserve_scratch(s.ctx, C.size_t(c.scratch)) == 0 {
+		s.fail(fmt.Sprintf("out of memory for a %d-byte scratchpad", c.scratch), nil)
+	}
+	var b unsafe.Pointer
+	if c.bias {
+		b = ptrs[2]
+	}
+	C.rg_wino_conv((*C.float)(ptrs[len(ptrs)-1]), (*C.float)(ptrs[0]), (*C.float)(ptrs[1]), (*C.float)(b), (*C.float)(s.ctx.scratch),
+		C.int(c.n), C.int(c.ic), C.int(c.oc), C.int(c.h), C.int(c.w), C.int(c.pad), cbool(c.sum), cbool(c.relu))
+}
+
+// winoWeights returns w's values transformed for the wino.c prim pr,
+// cached per tensor as weightsIn caches reorders (cache: inference).
+func (s *state) winoWeights(w *tensor.Tensor, pr *prim, cache bool) []float32 {
+	c := pr.wino
+	return s.convertedWeights(w, pr.weights, cache, func(dst, src []float32) {
+		C.rg_wino_weights((*C.float)(ptr(dst)), (*C.float)(ptr(src)), C.int(c.oc), C.int(c.ic))
+	})
+}
+
+func cbool(b bool) C.int {
+	if b {
+		return 1
+	}
+	return 0
+}
