@@ -116,9 +116,15 @@ func (s *state) conv2D(y, x, w, b *tensor.Tensor, p backend.ConvParams, e backen
 		defer C.dnnl_primitive_desc_destroy(pd)
 		pr, args := s.convFwdPrim(pd, b != nil)
 		shape := convShape(x.Shape(), w.Shape(), ys, p)
-		if e.Inference && s.ownWinograd(x.Shape(), w.Shape(), ys, p, pr) {
-			wpr, wargs := s.newWino(pr, args, x.Shape(), w.Shape(), p, b != nil, e.Add != nil, e.ReLU)
-			return s.keepFaster(propName(prop), shape, pr, args, wpr, wargs, func() (float64, float64) { return 0, 0 })
+		if c := winoForward(x.Shape(), w.Shape(), p, b != nil, e); s.ownWinograd(w.Shape(), p, c, pr.src, pr.dst) {
+			wpr, wargs := s.newWino(pr, args, c)
+			return s.keepFaster(propName(prop), shape, pr, args, wpr, wargs, func() (float64, float64) {
+				if e.Inference {
+					return 0, 0 // both keep their weights converted
+				}
+				// Training: both convert the weights every call.
+				return s.timeReorder(s.plain(w.Shape()), pr.weights), bestOf(func() { s.winoWeights(w, wpr, false) })
+			})
 		}
 		if !s.useWinograd(w.Shape(), p) {
 			return pr
@@ -216,6 +222,14 @@ func (s *state) conv2DBackwardData(dx, dy, w, x *tensor.Tensor, p backend.ConvPa
 		}
 		defer C.dnnl_primitive_desc_destroy(pd)
 		pr, args := s.convBwdDataPrim(pd)
+		if c := winoBackwardData(w.Shape(), ys, p); s.ownWinograd(w.Shape(), p, c, pr.dst, pr.src) {
+			wpr, wargs := s.newWino(pr, args, c)
+			plainW := s.plain(w.Shape())
+			return s.keepFaster("backward_data", convShape(xs, w.Shape(), ys, p), pr, args, wpr, wargs, func() (float64, float64) {
+				// Both convert the weights every call.
+				return s.timeReorder(plainW, pr.weights), bestOf(func() { s.winoWeights(w, wpr, false) })
+			})
+		}
 		if !s.useWinograd(w.Shape(), p) {
 			return pr
 		}
@@ -238,7 +252,12 @@ func (s *state) conv2DBackwardData(dx, dy, w, x *tensor.Tensor, p backend.ConvPa
 		})
 	})
 	dyd := s.input(dy, pr.dst, 0)
-	wd := s.weightsIn(w, s.plain(convWeightDims(w.Shape(), p.Groups)), pr.weights, false)
+	var wd []float32
+	if pr.wino != nil {
+		wd = s.winoWeights(w, pr, false)
+	} else {
+		wd = s.weightsIn(w, s.plain(convWeightDims(w.Shape(), p.Groups)), pr.weights, false)
+	}
 	s.setOut(dx, pr.src, xs)
 	s.exec(pr, ptr(dyd), ptr(wd), ptr(dx.Storage()))
 }

@@ -61,29 +61,50 @@ static inline AVX2 void at6(const __m256 *x, int s, __m256 *y, int t) {
 
 size_t rg_wino_weights_size(int oc, int ic) { return (size_t)36 * ic * oc; }
 
-void rg_wino_weights(float *u, const float *w, int oc, int ic) {
-	// U[e][o/16][i][o%16] = (G g G^T)[e], computed in double.
-	static const double G[6][3] = {
-		{1.0 / 4, 0, 0},
-		{-1.0 / 6, -1.0 / 6, -1.0 / 6},
-		{-1.0 / 6, 1.0 / 6, -1.0 / 6},
-		{1.0 / 24, 1.0 / 12, 1.0 / 6},
-		{1.0 / 24, -1.0 / 12, 1.0 / 6},
-		{0, 0, 1},
-	};
-	for (int o = 0; o < oc; o++) {
-		for (int i = 0; i < ic; i++) {
-			const float *g = w + ((size_t)o * ic + i) * 9;
-			double gt[6][3]; // G g
-			for (int r = 0; r < 6; r++)
-				for (int c = 0; c < 3; c++)
-					gt[r][c] = G[r][0] * g[c] + G[r][1] * g[3 + c] + G[r][2] * g[6 + c];
-			for (int r = 0; r < 6; r++)
-				for (int c = 0; c < 6; c++) {
-					double v = gt[r][0] * G[c][0] + gt[r][1] * G[c][1] + gt[r][2] * G[c][2];
-					size_t e = r * 6 + c;
-					u[((e * (oc / 16) + o / 16) * ic + i) * 16 + o % 16] = (float)v;
-				}
+// g6 computes G x for three vectors x[0], x[s], x[2s] (six results).
+static inline AVX2 void g6(const __m256 *x, int s, __m256 *y, int t) {
+	__m256 g0 = x[0], g1 = x[s], g2 = x[2 * s];
+	__m256 p02 = _mm256_add_ps(g0, g2);
+	__m256 sixth = _mm256_set1_ps(1.0f / 6);
+	y[0] = _mm256_mul_ps(_mm256_set1_ps(0.25f), g0);
+	// -(g0 + g1 + g2)/6, -(g0 - g1 + g2)/6
+	y[t] = _mm256_mul_ps(_mm256_set1_ps(-1.0f / 6), _mm256_add_ps(p02, g1));
+	y[2 * t] = _mm256_mul_ps(_mm256_set1_ps(-1.0f / 6), _mm256_sub_ps(p02, g1));
+	// g0/24 + g2/6 +- g1/12
+	__m256 a = _mm256_fmadd_ps(_mm256_set1_ps(1.0f / 24), g0, _mm256_mul_ps(sixth, g2));
+	__m256 b = _mm256_mul_ps(_mm256_set1_ps(1.0f / 12), g1);
+	y[3 * t] = _mm256_add_ps(a, b);
+	y[4 * t] = _mm256_sub_ps(a, b);
+	y[5 * t] = g2;
+}
+
+AVX2 void rg_wino_weights(float *u, const float *w, int oc, int ic, int flip) {
+	// U[e][o/16][i][o%16] = (G g G^T)[e] for the kernel g of output
+	// channel o and input channel i, 16 output channels at a time.
+	int ob = oc / 16;
+	long items = (long)ob * ic;
+	#pragma omp parallel for schedule(static)
+	for (long it = 0; it < items; it++) {
+		int b = it / ic, i = it % ic;
+		float g[9][16] __attribute__((aligned(32)));
+		for (int j = 0; j < 16; j++) {
+			int o = b * 16 + j;
+			if (flip) {
+				// w is [ic][oc][3][3], turned by 180 degrees.
+				const float *k = w + ((size_t)i * oc + o) * 9;
+				for (int q = 0; q < 9; q++) g[q][j] = k[8 - q];
+			} else {
+				const float *k = w + ((size_t)o * ic + i) * 9;
+				for (int q = 0; q < 9; q++) g[q][j] = k[q];
+			}
+		}
+		for (int h = 0; h < 2; h++) {
+			__m256 x[9], t[18], y[36];
+			for (int q = 0; q < 9; q++) x[q] = _mm256_load_ps(&g[q][h * 8]);
+			for (int c = 0; c < 3; c++) g6(x + c, 3, t + c, 3);       // G g: 6x3
+			for (int r = 0; r < 6; r++) g6(t + r * 3, 1, y + r * 6, 1); // (G g) G^T: 6x6
+			for (int e = 0; e < 36; e++)
+				_mm256_storeu_ps(u + (((size_t)e * ob + b) * ic + i) * 16 + h * 8, y[e]);
 		}
 	}
 }

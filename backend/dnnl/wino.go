@@ -21,29 +21,47 @@ import (
 // names go: in ConvChoice.WinImpl and prim.impl.
 const winoImpl = "resgo_wino_4x4_3x3:avx2"
 
-// winoConv is a forward convolution run by wino.c rather than oneDNN: the
+// winoConv is a convolution run by wino.c rather than oneDNN: the
 // Winograd F(4x4, 3x3) form, for AVX2 machines, where oneDNN 2.6 has no
-// Winograd. It takes and writes the direct AVX2 kernel's layout (nChw8c).
+// Winograd. It takes and writes the direct AVX2 kernels' layout (nChw8c).
+// A backward pass to the data is such a convolution too, of dy with the
+// weights turned by 180 degrees (flip), input and output channels swapped.
 type winoConv struct {
-	n, ic, oc, h, w, pad int
+	n, ic, oc, h, w, pad int // of the convolution wino.c computes
 	bias, sum, relu      bool
-	scratch              int // bytes
+	flip                 bool // the weights are [ic][oc][3][3], turned
+	scratch              int  // bytes
 }
 
-// ownWinograd reports whether wino.c can compute a convolution that the
-// direct primitive dir would: oneDNN runs its AVX2 kernels (or AVX2 is the
-// cap) and has no Winograd of its own, the CPU has FMA, the convolution is
-// 3x3, stride 1, with the same padding (at most 2) on every side, the
-// channels come in blocks (input 8, output 16), and dir keeps the data in
-// nChw8c.
-func (s *state) ownWinograd(xs, ws, ys []int, p backend.ConvParams, dir *prim) bool {
+// winoForward returns the wino.c form of a forward convolution of p on x
+// of shape xs with weights of shape ws.
+func winoForward(xs, ws []int, p backend.ConvParams, bias bool, e backend.Epilogue) *winoConv {
+	return &winoConv{n: xs[0], ic: xs[1], oc: ws[0], h: xs[2], w: xs[3], pad: p.Pad[0], bias: bias, sum: e.Add != nil, relu: e.ReLU}
+}
+
+// winoBackwardData returns the wino.c form of the backward pass to the
+// data of a convolution of p with weights of shape ws and output of shape
+// ys: dx is dy convolved with the turned weights, padded by 2 - pad.
+func winoBackwardData(ws, ys []int, p backend.ConvParams) *winoConv {
+	return &winoConv{n: ys[0], ic: ws[0], oc: ws[1], h: ys[2], w: ys[3], pad: 2 - p.Pad[0], flip: true}
+}
+
+// ownWinograd reports whether wino.c can compute c, a convolution of p
+// with weights of shape ws, where a direct primitive takes its input in
+// layout in and writes its output in layout out: RESGO_CONV asks for
+// Winograd, wino.c runs here (ownWinogradCPU), the convolution is 3x3,
+// stride 1, with the same padding (at most 2) on every side, the channels
+// come in blocks (input 8, output 16), and the direct primitive keeps both
+// in nChw8c.
+func (s *state) ownWinograd(ws []int, p backend.ConvParams, c *winoConv, in, out *memDesc) bool {
 	if s.convAlgo == ConvDirect || !winogradShape(ws, p) || !ownWinogradCPU() {
 		return false
 	}
-	if p.Pad[0] != p.Pad[1] || p.Pad[0] > 2 || xs[1]%8 != 0 || ys[1]%16 != 0 {
+	if p.Pad[0] != p.Pad[1] || p.Pad[0] > 2 || c.ic%8 != 0 || c.oc%16 != 0 {
 		return false
 	}
-	return dir.src == s.tagged(xs, C.dnnl_aBcd8b) && dir.dst == s.tagged(ys, C.dnnl_aBcd8b)
+	oh, ow := c.h+2*c.pad-2, c.w+2*c.pad-2
+	return in == s.tagged([]int{c.n, c.ic, c.h, c.w}, C.dnnl_aBcd8b) && out == s.tagged([]int{c.n, c.oc, oh, ow}, C.dnnl_aBcd8b)
 }
 
 // ownWinogradCPU reports whether wino.c runs here: oneDNN has no Winograd
@@ -62,10 +80,10 @@ func (s *state) tagged(shape []int, tag C.dnnl_format_tag_t) *memDesc {
 	return intern(&md)
 }
 
-// newWino returns the prim of wino.c's form of the convolution the direct
-// prim dir computes (its layouts), with its arguments in dir's order.
-func (s *state) newWino(dir *prim, dargs []arg, xs, ws []int, p backend.ConvParams, bias, sum, relu bool) (*prim, []arg) {
-	c := &winoConv{n: xs[0], ic: xs[1], oc: ws[0], h: xs[2], w: xs[3], pad: p.Pad[0], bias: bias, sum: sum, relu: relu}
+// newWino returns the prim running c, in place of the direct prim dir whose
+// arguments are dargs: the same layouts and argument order (input,
+// weights, bias if any, output), with c's transformed weights.
+func (s *state) newWino(dir *prim, dargs []arg, c *winoConv) (*prim, []arg) {
 	c.scratch = int(C.rg_wino_scratch_size(C.int(c.n), C.int(c.ic), C.int(c.oc), C.int(c.h), C.int(c.w), C.int(c.pad)))
 	u := int(C.rg_wino_weights_size(C.int(c.oc), C.int(c.ic)))
 	wmd := &memDesc{dims: []int{u}, size: 4 * u, name: fmt.Sprintf("[%d %d] Winograd F(4x4,3x3) weights", c.oc, c.ic)}
@@ -105,7 +123,7 @@ func (s *state) execWino(c *winoConv, ptrs []unsafe.Pointer) {
 func (s *state) winoWeights(w *tensor.Tensor, pr *prim, cache bool) []float32 {
 	c := pr.wino
 	return s.convertedWeights(w, pr.weights, cache, func(dst, src []float32) {
-		C.rg_wino_weights((*C.float)(ptr(dst)), (*C.float)(ptr(src)), C.int(c.oc), C.int(c.ic))
+		C.rg_wino_weights((*C.float)(ptr(dst)), (*C.float)(ptr(src)), C.int(c.oc), C.int(c.ic), cbool(c.flip))
 	})
 }
 

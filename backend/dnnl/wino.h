@@ -9,9 +9,11 @@
 // rg_wino_weights_size is the number of floats of transformed weights.
 size_t rg_wino_weights_size(int oc, int ic);
 
-// rg_wino_weights transforms weights w [oc][ic][3][3] into u (oc and ic
-// multiples of 16 and 8).
-void rg_wino_weights(float *u, const float *w, int oc, int ic);
+// rg_wino_weights transforms the weights of a convolution with oc output
+// and ic input channels (multiples of 16 and 8) into u: w is [oc][ic][3][3],
+// or with flip set [ic][oc][3][3] turned by 180 degrees (the convolution
+// that computes a backward pass to the data).
+void rg_wino_weights(float *u, const float *w, int oc, int ic, int flip);
 
 // rg_wino_scratch_size is the bytes of scratch rg_wino_conv needs.
 size_t rg_wino_scratch_size(int n, int ic, int oc, int h, int w, int pad);
