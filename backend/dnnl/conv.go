@@ -342,6 +342,13 @@ func (s *state) conv2DBackwardWeights(dw, db, x, dy *tensor.Tensor, wShape []int
 		}
 		defer C.dnnl_primitive_desc_destroy(pd)
 		pr, args := s.convBwdWeightsPrim(pd, db != nil)
+		if c := winoBackwardWeights(x.Shape(), ws, p); db == nil && s.ownWinograd(ws, p, c, pr.src, pr.dst) {
+			wpr, wargs := s.newWino(pr, args, c)
+			plainW := s.plain(ws)
+			return s.keepFaster("backward_weights", convShape(x.Shape(), ws, ys, p), pr, args, wpr, wargs, func() (float64, float64) {
+				return s.timeReorder(pr.weights, plainW), 0 // wino.c writes dw Plain
+			})
+		}
 		if !s.useWinograd(ws, p) {
 			return pr
 		}

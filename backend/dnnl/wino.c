@@ -261,3 +261,147 @@ int rg_wino_cpu_ok(void) {
 	__builtin_cpu_init();
 	return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 }
+
+// a6 computes A x for four vectors x[0], x[s], x[2s], x[3s] (six results):
+// the transpose of at6, which the backward pass to the weights needs.
+static inline AVX2 void a6(const __m256 *x, int s, __m256 *y, int t) {
+	__m256 y0 = x[0], y1 = x[s], y2 = x[2 * s], y3 = x[3 * s];
+	__m256 p02 = _mm256_add_ps(y0, y2), p13 = _mm256_add_ps(y1, y3);
+	__m256 q02 = _mm256_fmadd_ps(_mm256_set1_ps(4.0f), y2, y0);
+	__m256 q13 = _mm256_fmadd_ps(_mm256_set1_ps(8.0f), y3, _mm256_add_ps(y1, y1));
+	y[0] = y0;
+	y[t] = _mm256_add_ps(p02, p13);
+	y[2 * t] = _mm256_sub_ps(p02, p13);
+	y[3 * t] = _mm256_add_ps(q02, q13);
+	y[4 * t] = _mm256_sub_ps(q02, q13);
+	y[5 * t] = y3;
+}
+
+// gt3 computes G^T x for six vectors x[0], x[s], ..., x[5s] (three results).
+static inline AVX2 void gt3(const __m256 *x, int s, __m256 *y, int t) {
+	__m256 x0 = x[0], x1 = x[s], x2 = x[2 * s], x3 = x[3 * s], x4 = x[4 * s], x5 = x[5 * s];
+	__m256 p12 = _mm256_add_ps(x1, x2), d21 = _mm256_sub_ps(x2, x1);
+	__m256 p34 = _mm256_add_ps(x3, x4), d34 = _mm256_sub_ps(x3, x4);
+	__m256 sixth = _mm256_set1_ps(1.0f / 6);
+	// x0/4 - (x1 + x2)/6 + (x3 + x4)/24
+	y[0] = _mm256_fmadd_ps(_mm256_set1_ps(1.0f / 24), p34, _mm256_fnmadd_ps(sixth, p12, _mm256_mul_ps(_mm256_set1_ps(0.25f), x0)));
+	// (x2 - x1)/6 + (x3 - x4)/12
+	y[t] = _mm256_fmadd_ps(_mm256_set1_ps(1.0f / 12), d34, _mm256_mul_ps(sixth, d21));
+	// ((x3 + x4) - (x1 + x2))/6 + x5
+	y[2 * t] = _mm256_fmadd_ps(sixth, _mm256_sub_ps(p34, p12), x5);
+}
+
+// grad_transform writes Y[e][t][o] = (A dy_t A^T)[e] for every tile and
+// output channel: the backward pass of the output transform, dy zero past
+// the output's edge.
+static AVX2 void grad_transform(const geom *g, const float *dy, float *yt) {
+	int cb = g->oc / 8;
+	long items = (long)g->t * cb;
+	#pragma omp parallel for schedule(static)
+	for (long it = 0; it < items; it++) {
+		int t = it / cb, b = it % cb, n, y0, x0;
+		tile_at(g, t, &n, &y0, &x0);
+		const float *s = dy + (((size_t)n * cb + b) * g->oh) * g->ow * 8;
+		__m256 d[16], tmp[24], out[36];
+		for (int y = 0; y < 4; y++)
+			for (int x = 0; x < 4; x++) {
+				int oy = y0 + y, ox = x0 + x;
+				d[y * 4 + x] = oy < g->oh && ox < g->ow ? _mm256_loadu_ps(s + ((size_t)oy * g->ow + ox) * 8) : _mm256_setzero_ps();
+			}
+		for (int x = 0; x < 4; x++) a6(d + x, 4, tmp + x, 4);     // A dy: 6x4
+		for (int y = 0; y < 6; y++) a6(tmp + y * 4, 1, out + y * 6, 1); // (A dy) A^T: 6x6
+		float *dst = yt + (size_t)t * g->oc + b * 8;
+		size_t stride = (size_t)g->tpad * g->oc;
+		for (int e = 0; e < 36; e++) _mm256_storeu_ps(dst + e * stride, out[e]);
+	}
+}
+
+// Tiles one block of the weight-gradient products sums over: what the
+// rows of both operands it reads keep in cache.
+#define KBLOCK 256
+
+// kernel6x16t adds to c (6 rows of output channels by 16 input channels,
+// stride ldc) the products over k tiles of a, six output channels per tile
+// (tile stride lda), and b, 16 input channels per tile (stride ldb); only
+// the first mr rows are real (the others repeat row 0 and are not stored).
+// With first set, c is overwritten instead.
+static inline AVX2 void kernel6x16t(int k, int mr, const float *a, int lda, const float *b, int ldb, float *c, int ldc, int first) {
+	__m256 acc[6][2];
+	for (int r = 0; r < 6; r++) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+	int o1 = mr > 1, o2 = mr > 2 ? 2 : 0, o3 = mr > 3 ? 3 : 0, o4 = mr > 4 ? 4 : 0, o5 = mr > 5 ? 5 : 0;
+	for (int i = 0; i < k; i++) {
+		const float *ai = a + (size_t)i * lda;
+		__m256 b0 = _mm256_loadu_ps(b + (size_t)i * ldb), b1 = _mm256_loadu_ps(b + (size_t)i * ldb + 8);
+		__m256 x;
+		x = _mm256_broadcast_ss(ai); acc[0][0] = _mm256_fmadd_ps(x, b0, acc[0][0]); acc[0][1] = _mm256_fmadd_ps(x, b1, acc[0][1]);
+		x = _mm256_broadcast_ss(ai + o1); acc[1][0] = _mm256_fmadd_ps(x, b0, acc[1][0]); acc[1][1] = _mm256_fmadd_ps(x, b1, acc[1][1]);
+		x = _mm256_broadcast_ss(ai + o2); acc[2][0] = _mm256_fmadd_ps(x, b0, acc[2][0]); acc[2][1] = _mm256_fmadd_ps(x, b1, acc[2][1]);
+		x = _mm256_broadcast_ss(ai + o3); acc[3][0] = _mm256_fmadd_ps(x, b0, acc[3][0]); acc[3][1] = _mm256_fmadd_ps(x, b1, acc[3][1]);
+		x = _mm256_broadcast_ss(ai + o4); acc[4][0] = _mm256_fmadd_ps(x, b0, acc[4][0]); acc[4][1] = _mm256_fmadd_ps(x, b1, acc[4][1]);
+		x = _mm256_broadcast_ss(ai + o5); acc[5][0] = _mm256_fmadd_ps(x, b0, acc[5][0]); acc[5][1] = _mm256_fmadd_ps(x, b1, acc[5][1]);
+	}
+	for (int r = 0; r < mr; r++) {
+		float *cr = c + (size_t)r * ldc;
+		if (!first) {
+			acc[r][0] = _mm256_add_ps(acc[r][0], _mm256_loadu_ps(cr));
+			acc[r][1] = _mm256_add_ps(acc[r][1], _mm256_loadu_ps(cr + 8));
+		}
+		_mm256_storeu_ps(cr, acc[r][0]);
+		_mm256_storeu_ps(cr + 8, acc[r][1]);
+	}
+}
+
+// grad_products computes dU[e][o][i] = sum_t Y[e][t][o] V[e][t][i], one
+// element e per work item, the tiles in blocks of KBLOCK.
+static AVX2 void grad_products(const geom *g, const float *yt, const float *v, float *du) {
+	#pragma omp parallel for schedule(static)
+	for (int e = 0; e < 36; e++) {
+		const float *ye = yt + (size_t)e * g->tpad * g->oc, *ve = v + (size_t)e * g->tpad * g->ic;
+		float *de = du + (size_t)e * g->oc * g->ic;
+		for (int k0 = 0; k0 < g->t; k0 += KBLOCK) {
+			int k = g->t - k0 < KBLOCK ? g->t - k0 : KBLOCK;
+			for (int o = 0; o < g->oc; o += 6) {
+				int mr = g->oc - o < 6 ? g->oc - o : 6;
+				for (int i = 0; i < g->ic; i += 16)
+					kernel6x16t(k, mr, ye + (size_t)k0 * g->oc + o, g->oc, ve + (size_t)k0 * g->ic + i, g->ic,
+						de + (size_t)o * g->ic + i, g->ic, k0 == 0);
+			}
+		}
+	}
+}
+
+// weight_grad_transform writes dw[o][i] = G^T dU[.][o][i] G, 8 input
+// channels at a time.
+static AVX2 void weight_grad_transform(const geom *g, const float *du, float *dw) {
+	int ib = g->ic / 8;
+	long items = (long)g->oc * ib;
+	#pragma omp parallel for schedule(static)
+	for (long it = 0; it < items; it++) {
+		int o = it / ib, i = (it % ib) * 8;
+		__m256 x[36], tmp[18], y[9];
+		for (int e = 0; e < 36; e++) x[e] = _mm256_loadu_ps(du + ((size_t)e * g->oc + o) * g->ic + i);
+		for (int c = 0; c < 6; c++) gt3(x + c, 6, tmp + c, 6);     // G^T dU: 3x6
+		for (int r = 0; r < 3; r++) gt3(tmp + r * 6, 1, y + r * 3, 1); // (G^T dU) G: 3x3
+		float out[9][8] __attribute__((aligned(32)));
+		for (int q = 0; q < 9; q++) _mm256_store_ps(out[q], y[q]);
+		for (int j = 0; j < 8; j++) {
+			float *d = dw + ((size_t)o * g->ic + i + j) * 9;
+			for (int q = 0; q < 9; q++) d[q] = out[q][j];
+		}
+	}
+}
+
+size_t rg_wino_grad_scratch_size(int n, int ic, int oc, int h, int w, int pad) {
+	geom g = geom_of(n, ic, oc, h, w, pad);
+	return ((size_t)36 * g.tpad * (ic + oc) + (size_t)36 * oc * ic) * sizeof(float) + 64;
+}
+
+void rg_wino_conv_grad(float *dw, const float *src, const float *dy, float *scratch,
+		int n, int ic, int oc, int h, int w, int pad) {
+	geom g = geom_of(n, ic, oc, h, w, pad);
+	float *v = scratch, *yt = v + (size_t)36 * g.tpad * ic, *du = yt + (size_t)36 * g.tpad * oc;
+	input_transform(&g, src, v);
+	grad_transform(&g, dy, yt);
+	grad_products(&g, yt, v, du);
+	weight_grad_transform(&g, du, dw);
+}

@@ -30,6 +30,7 @@ type winoConv struct {
 	n, ic, oc, h, w, pad int // of the convolution wino.c computes
 	bias, sum, relu      bool
 	flip                 bool // the weights are [ic][oc][3][3], turned
+	grad                 bool // the backward pass to the weights instead
 	scratch              int  // bytes
 }
 
@@ -46,18 +47,29 @@ func winoBackwardData(ws, ys []int, p backend.ConvParams) *winoConv {
 	return &winoConv{n: ys[0], ic: ws[0], oc: ws[1], h: ys[2], w: ys[3], pad: 2 - p.Pad[0], flip: true}
 }
 
+// winoBackwardWeights returns the wino.c form of the backward pass to the
+// weights (without bias) of a convolution of p on x of shape xs with
+// weights of shape ws.
+func winoBackwardWeights(xs, ws []int, p backend.ConvParams) *winoConv {
+	return &winoConv{n: xs[0], ic: xs[1], oc: ws[0], h: xs[2], w: xs[3], pad: p.Pad[0], grad: true}
+}
+
 // ownWinograd reports whether wino.c can compute c, a convolution of p
 // with weights of shape ws, where a direct primitive takes its input in
 // layout in and writes its output in layout out: RESGO_CONV asks for
 // Winograd, wino.c runs here (ownWinogradCPU), the convolution is 3x3,
 // stride 1, with the same padding (at most 2) on every side, the channels
-// come in blocks (input 8, output 16), and the direct primitive keeps both
-// in nChw8c.
+// come in blocks (input 8, output 16; the other way round for the pass to
+// the weights), and the direct primitive keeps both in nChw8c.
 func (s *state) ownWinograd(ws []int, p backend.ConvParams, c *winoConv, in, out *memDesc) bool {
 	if s.convAlgo == ConvDirect || !winogradShape(ws, p) || !ownWinogradCPU() {
 		return false
 	}
-	if p.Pad[0] != p.Pad[1] || p.Pad[0] > 2 || c.ic%8 != 0 || c.oc%16 != 0 {
+	inBlock, outBlock := 8, 16
+	if c.grad {
+		inBlock, outBlock = 16, 8
+	}
+	if p.Pad[0] != p.Pad[1] || p.Pad[0] > 2 || c.ic%inBlock != 0 || c.oc%outBlock != 0 {
 		return false
 	}
 	oh, ow := c.h+2*c.pad-2, c.w+2*c.pad-2
@@ -82,8 +94,16 @@ func (s *state) tagged(shape []int, tag C.dnnl_format_tag_t) *memDesc {
 
 // newWino returns the prim running c, in place of the direct prim dir whose
 // arguments are dargs: the same layouts and argument order (input,
-// weights, bias if any, output), with c's transformed weights.
+// weights, bias if any, output), with c's transformed weights; for the
+// pass to the weights (input, output gradient, weight gradient) the
+// weight gradient is Plain.
 func (s *state) newWino(dir *prim, dargs []arg, c *winoConv) (*prim, []arg) {
+	if c.grad {
+		c.scratch = int(C.rg_wino_grad_scratch_size(C.int(c.n), C.int(c.ic), C.int(c.oc), C.int(c.h), C.int(c.w), C.int(c.pad)))
+		args := append([]arg(nil), dargs...)
+		args[2].md = s.plain([]int{c.oc, c.ic, 3, 3})
+		return &prim{wino: c, impl: winoImpl, src: dir.src, weights: args[2].md, dst: dir.dst}, args
+	}
 	c.scratch = int(C.rg_wino_scratch_size(C.int(c.n), C.int(c.ic), C.int(c.oc), C.int(c.h), C.int(c.w), C.int(c.pad)))
 	u := int(C.rg_wino_weights_size(C.int(c.oc), C.int(c.ic)))
 	wmd := &memDesc{dims: []int{u}, size: 4 * u, name: fmt.Sprintf("[%d %d] Winograd F(4x4,3x3) weights", c.oc, c.ic)}
@@ -93,10 +113,11 @@ func (s *state) newWino(dir *prim, dargs []arg, c *winoConv) (*prim, []arg) {
 }
 
 // execWino runs a wino.c convolution on src, transformed weights u, bias
-// (nil without one) and dst, in that order as exec receives them.
+// (nil without one) and dst, in that order as exec receives them; for the
+// pass to the weights on src, dy and dw.
 func (s *state) execWino(c *winoConv, ptrs []unsafe.Pointer) {
 	want := 3
-	if c.bias {
+	if c.bias && !c.grad {
 		want = 4
 	}
 	if len(ptrs) != want {
@@ -109,6 +130,11 @@ func (s *state) execWino(c *winoConv, ptrs []unsafe.Pointer) {
 	}
 	if c.scratch > int(s.ctx.scratch_size) && C.rg_reserve_scratch(s.ctx, C.size_t(c.scratch)) == 0 {
 		s.fail(fmt.Sprintf("out of memory for a %d-byte scratchpad", c.scratch), nil)
+	}
+	if c.grad {
+		C.rg_wino_conv_grad((*C.float)(ptrs[2]), (*C.float)(ptrs[0]), (*C.float)(ptrs[1]), (*C.float)(s.ctx.scratch),
+			C.int(c.n), C.int(c.ic), C.int(c.oc), C.int(c.h), C.int(c.w), C.int(c.pad))
+		return
 	}
 	var b unsafe.Pointer
 	if c.bias {

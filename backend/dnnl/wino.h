@@ -24,6 +24,18 @@ size_t rg_wino_scratch_size(int n, int ic, int oc, int h, int w, int pad);
 void rg_wino_conv(float *dst, const float *src, const float *u, const float *bias, float *scratch,
 		int n, int ic, int oc, int h, int w, int pad, int sum, int relu);
 
+// rg_wino_grad_scratch_size is the bytes of scratch rg_wino_conv_grad
+// needs.
+size_t rg_wino_grad_scratch_size(int n, int ic, int oc, int h, int w, int pad);
+
+// rg_wino_conv_grad computes the gradient dw [oc][ic][3][3] of the
+// convolution rg_wino_conv computes, from its input src and the gradient
+// dy of its output (both as there), by the transposed Winograd algorithm:
+// dw = G^T [sum over tiles of (A dy A^T) . (B^T src B)] G. The channels
+// are multiples of 16 (input) and 8 (output).
+void rg_wino_conv_grad(float *dw, const float *src, const float *dy, float *scratch,
+		int n, int ic, int oc, int h, int w, int pad);
+
 // rg_wino_cpu_ok reports whether the CPU has AVX2 and FMA.
 int rg_wino_cpu_ok(void);
 
