@@ -97,6 +97,7 @@ func New(threads int) (*Backend, error) {
 	}
 	s := &state{
 		convAlgo: convAlgo,
+		cache:    tuneCache{path: tuneCachePath()},
 		work:     make(chan func(*state)),
 		done:     make(chan any),
 		threads:  threads,
@@ -201,6 +202,7 @@ type state struct {
 
 	convAlgo string       // RESGO_CONV: ConvDirect, ConvAuto or ConvWinograd
 	tuned    []ConvChoice // the autotuner's decisions, in order
+	cache    tuneCache    // and those of earlier processes (RESGO_CONV=auto)
 
 	// op and operands name the operation in progress for error messages.
 	op       string

@@ -64,6 +64,7 @@ type ConvChoice struct {
 	Direct, Winograd    float64 // best of the timed runs, milliseconds (0: not timed)
 	DirectImpl, WinImpl string  // oneDNN's implementation names
 	Chose               string  // ConvDirect or ConvWinograd
+	Cached              bool    // taken from the tuning cache (see tunecache.go), timed by an earlier process
 }
 
 // ConvChoices returns the autotuner's decisions so far, in the order the
@@ -119,17 +120,24 @@ func (s *state) tryPrimDesc(desc unsafe.Pointer, attr C.dnnl_primitive_attr_t, h
 
 // keepFaster keeps one of the direct and Winograd forms of a convolution
 // pass, records the choice, and frees the other. Under RESGO_CONV=auto it
-// times both on buffers of their own and adds what extra returns, the
-// reorders each form costs around it (milliseconds); under winograd it
-// keeps Winograd untimed.
+// takes the choice from the tuning cache, or else times both on buffers of
+// their own, adds what extra returns, the reorders each form costs around
+// it (milliseconds), and caches the choice; under winograd it keeps
+// Winograd untimed.
 func (s *state) keepFaster(pass, shape string, direct *prim, dargs []arg, win *prim, wargs []arg, extra func() (direct, win float64)) *prim {
 	c := ConvChoice{Pass: pass, Shape: shape, DirectImpl: direct.impl, WinImpl: win.impl, Chose: ConvWinograd}
 	if s.convAlgo == ConvAuto {
-		ed, ew := extra()
-		c.Direct = s.timePrim(direct, dargs) + ed
-		c.Winograd = s.timePrim(win, wargs) + ew
-		if c.Direct <= c.Winograd {
-			c.Chose = ConvDirect
+		key := tuneKey(s.threads, pass, shape, direct.impl, win.impl)
+		if e, ok := s.cache.get(key); ok {
+			c.Direct, c.Winograd, c.Chose, c.Cached = e.Direct, e.Winograd, e.Chose, true
+		} else {
+			ed, ew := extra()
+			c.Direct = s.timePrim(direct, dargs) + ed
+			c.Winograd = s.timePrim(win, wargs) + ew
+			if c.Direct <= c.Winograd {
+				c.Chose = ConvDirect
+			}
+			s.cache.put(key, tuneEntry{Direct: c.Direct, Winograd: c.Winograd, Chose: c.Chose})
 		}
 	}
 	s.tuned = append(s.tuned, c)

@@ -3,7 +3,10 @@
 package dnnl
 
 import (
+	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/resgo/resgo/backend"
@@ -197,11 +200,12 @@ func TestWinogradTraining(t *testing.T) {
 	}
 }
 
-// newWithConv returns a 2-thread backend created under RESGO_CONV=mode
-// (restored after the test).
+// newWithConv returns a 2-thread backend created under RESGO_CONV=mode,
+// without the tuning cache (both restored after the test).
 func newWithConv(t *testing.T, mode string) *Backend {
 	t.Helper()
 	t.Setenv("RESGO_CONV", mode)
+	t.Setenv("RESGO_TUNE_CACHE", "off") // time every choice
 	b, err := New(2)
 	if err != nil {
 		t.Fatal(err)
@@ -219,5 +223,65 @@ func checkChoice(t *testing.T, mode string, c ConvChoice) {
 	}
 	if mode == ConvWinograd && (timed || c.Chose != ConvWinograd) {
 		t.Errorf("winograd: %+v", c)
+	}
+}
+
+// TestTuneCache: under RESGO_CONV=auto a backend times a convolution's two
+// forms and writes its choice to RESGO_TUNE_CACHE; the next backend takes
+// the same choice from the file without timing; a file that is not a
+// cache is taken as empty and replaced.
+func TestTuneCache(t *testing.T) {
+	if !hasWinograd() && !ownWinogradCPU() {
+		t.Skip("no Winograd convolution on " + ISA())
+	}
+	path := filepath.Join(t.TempDir(), "sub", "tune.json")
+	t.Setenv("RESGO_CONV", ConvAuto)
+	t.Setenv("RESGO_TUNE_CACHE", path)
+	p := backend.ConvParams{Stride: [2]int{1, 1}, Pad: [2]int{1, 1}, Dilation: [2]int{1, 1}, Groups: 1}
+	x := backendtest.Rand(1, 1, 64, 28, 28)
+	w := backendtest.Rand(2, 64, 64, 3, 3)
+	choose := func() ConvChoice {
+		t.Helper()
+		b, err := New(2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Close()
+		var y tensor.Tensor
+		b.Conv2D(&y, x, w, nil, p, backend.Epilogue{Inference: true})
+		cs := b.ConvChoices()
+		if len(cs) != 1 {
+			t.Fatalf("choices %+v, want one", cs)
+		}
+		return cs[0]
+	}
+	first := choose()
+	if first.Cached || first.Direct <= 0 || first.Winograd <= 0 {
+		t.Fatalf("first choice %+v: want timed", first)
+	}
+	entries := func() int {
+		t.Helper()
+		data, err := os.ReadFile(path)
+		var f tuneFile
+		if err != nil || json.Unmarshal(data, &f) != nil {
+			t.Fatalf("cache %s: %v\n%s", path, err, data)
+		}
+		return len(f.Entries)
+	}
+	if n := entries(); n != 1 {
+		t.Errorf("cache has %d entries, want 1", n)
+	}
+	second := choose()
+	if !second.Cached || second.Chose != first.Chose || second.Direct != first.Direct || second.Winograd != first.Winograd {
+		t.Errorf("second choice %+v, want %+v from the cache", second, first)
+	}
+	if err := os.WriteFile(path, []byte("{not json"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if third := choose(); third.Cached {
+		t.Errorf("choice %+v taken from a broken cache", third)
+	}
+	if n := entries(); n != 1 {
+		t.Errorf("broken cache replaced by %d entries, want 1", n)
 	}
 }

@@ -295,7 +295,7 @@ Frozen parts run their BN on running statistics and do not update them.
 	f.BoolVar(&resume, "resume", false, "continue the training whose last checkpoint is in --out, with its settings and data split")
 	f.BoolVar(&cfg.Overwrite, "overwrite", false, "start a new run in a non-empty --out, replacing the run there")
 	f.BoolVar(&quiet, "quiet", false, "no progress bars")
-	f.StringVar(&convAlgo, "conv", "", "convolution algorithm of the oneDNN backend, as RESGO_CONV sets it: direct, auto (per layer and pass, the faster of direct and Winograd, timed once) or winograd; Winograd needs AVX-512 and rounds differently from PyTorch (default $RESGO_CONV, else direct)")
+	f.StringVar(&convAlgo, "conv", "", "convolution algorithm of the oneDNN backend, as RESGO_CONV sets it: direct, auto (per layer and pass, the faster of direct and Winograd, timed once) or winograd; Winograd (oneDNN's with AVX-512, resgo's own with AVX2) rounds differently from PyTorch (default $RESGO_CONV, else direct)")
 	addDistFlags(cmd, &dopts)
 	return cmd
 }
