@@ -25,6 +25,7 @@
 #include <immintrin.h>
 #include <stdlib.h>
 #include <string.h>
+#include <omp.h>
 
 #include "wino.h"
 
@@ -125,10 +126,7 @@ static geom geom_of(int n, int ic, int oc, int h, int w, int pad) {
 	return g;
 }
 
-size_t rg_wino_scratch_size(int n, int ic, int oc, int h, int w, int pad) {
-	geom g = geom_of(n, ic, oc, h, w, pad);
-	return (size_t)36 * g.tpad * (ic + oc) * sizeof(float) + 64;
-}
+
 
 // tile_at returns the image n of tile t and the first output row and
 // column the tile covers.
@@ -139,34 +137,37 @@ static inline void tile_at(const geom *g, int t, int *n, int *y0, int *x0) {
 	*x0 = (r % g->tw) * 4;
 }
 
+// input_tile writes (B^T d B)[e] of tile t and input channels 8b..8b+7 to
+// v + e*stride.
+static inline AVX2 void input_tile(const geom *g, const float *src, int t, int b, float *v, size_t stride) {
+	int cb = g->ic / 8, n, y0, x0;
+	tile_at(g, t, &n, &y0, &x0);
+	y0 -= g->pad; // the input rows and columns start pad earlier
+	x0 -= g->pad;
+	const float *s = src + (((size_t)n * cb + b) * g->h) * g->w * 8;
+	__m256 d[36], tmp[36], out[36];
+	for (int y = 0; y < 6; y++) {
+		int iy = y0 + y;
+		for (int x = 0; x < 6; x++) {
+			int ix = x0 + x;
+			if (iy >= 0 && iy < g->h && ix >= 0 && ix < g->w)
+				d[y * 6 + x] = _mm256_loadu_ps(s + ((size_t)iy * g->w + ix) * 8);
+			else
+				d[y * 6 + x] = _mm256_setzero_ps();
+		}
+	}
+	for (int x = 0; x < 6; x++) bt6(d + x, 6, tmp + x, 6);   // B^T d: columns
+	for (int y = 0; y < 6; y++) bt6(tmp + y * 6, 1, out + y * 6, 1); // (B^T d) B: rows
+	for (int e = 0; e < 36; e++) _mm256_storeu_ps(v + e * stride, out[e]);
+}
+
 // input_transform writes V[e][t][i] for every tile and input channel.
 static AVX2 void input_transform(const geom *g, const float *src, float *v) {
 	int cb = g->ic / 8;
 	long items = (long)g->t * cb;
 	#pragma omp parallel for schedule(static)
-	for (long it = 0; it < items; it++) {
-		int t = it / cb, b = it % cb, n, y0, x0;
-		tile_at(g, t, &n, &y0, &x0);
-		y0 -= g->pad; // the input rows and columns start pad earlier
-		x0 -= g->pad;
-		const float *s = src + (((size_t)n * cb + b) * g->h) * g->w * 8;
-		__m256 d[36], tmp[36], out[36];
-		for (int y = 0; y < 6; y++) {
-			int iy = y0 + y;
-			for (int x = 0; x < 6; x++) {
-				int ix = x0 + x;
-				if (iy >= 0 && iy < g->h && ix >= 0 && ix < g->w)
-					d[y * 6 + x] = _mm256_loadu_ps(s + ((size_t)iy * g->w + ix) * 8);
-				else
-					d[y * 6 + x] = _mm256_setzero_ps();
-			}
-		}
-		for (int x = 0; x < 6; x++) bt6(d + x, 6, tmp + x, 6);   // B^T d: columns
-		for (int y = 0; y < 6; y++) bt6(tmp + y * 6, 1, out + y * 6, 1); // (B^T d) B: rows
-		float *dst = v + (size_t)t * g->ic + b * 8;
-		size_t stride = (size_t)g->tpad * g->ic;
-		for (int e = 0; e < 36; e++) _mm256_storeu_ps(dst + e * stride, out[e]);
-	}
+	for (long it = 0; it < items; it++)
+		input_tile(g, src, it / cb, it % cb, v + (size_t)(it / cb) * g->ic + (it % cb) * 8, (size_t)g->tpad * g->ic);
 }
 
 // kernel6x16 computes six rows (tiles) by 16 columns (output channels) of
@@ -215,38 +216,96 @@ static AVX2 void products(const geom *g, const float *v, const float *u, float *
 	}
 }
 
-// output_transform writes Y = A^T M A for every tile and output channel,
-// plus the bias, plus what dst holds (sum), then max(0, .) (relu).
+// output_tile writes the outputs of tile t, output channels 8b..8b+7:
+// A^T M A of the 36 vectors at m + e*stride, plus the bias, plus what dst
+// holds (sum), then max(0, .) (relu).
+static inline AVX2 void output_tile(const geom *g, const float *m, size_t stride, int t, int b, const float *bias, float *dst, int sum, int relu) {
+	int cb = g->oc / 8, n, y0, x0;
+	tile_at(g, t, &n, &y0, &x0);
+	__m256 x[36], tmp[24], y[16];
+	for (int e = 0; e < 36; e++) x[e] = _mm256_loadu_ps(m + e * stride);
+	for (int c = 0; c < 6; c++) at6(x + c, 6, tmp + c, 6);     // A^T M: 4x6
+	for (int rr = 0; rr < 4; rr++) at6(tmp + rr * 6, 1, y + rr * 4, 1); // (A^T M) A: 4x4
+	__m256 bv = bias ? _mm256_loadu_ps(bias + b * 8) : _mm256_setzero_ps();
+	float *d = dst + (((size_t)n * cb + b) * g->oh) * g->ow * 8;
+	for (int yy = 0; yy < 4 && y0 + yy < g->oh; yy++) {
+		for (int xx = 0; xx < 4 && x0 + xx < g->ow; xx++) {
+			float *p = d + ((size_t)(y0 + yy) * g->ow + x0 + xx) * 8;
+			__m256 val = _mm256_add_ps(y[yy * 4 + xx], bv);
+			if (sum) val = _mm256_add_ps(val, _mm256_loadu_ps(p));
+			if (relu) val = _mm256_max_ps(val, _mm256_setzero_ps());
+			_mm256_storeu_ps(p, val);
+		}
+	}
+}
+
+// output_transform writes the outputs of every tile and output channel.
 static AVX2 void output_transform(const geom *g, const float *m, const float *bias, float *dst, int sum, int relu) {
 	int cb = g->oc / 8;
 	long items = (long)g->t * cb;
 	#pragma omp parallel for schedule(static)
-	for (long it = 0; it < items; it++) {
-		int t = it / cb, b = it % cb, n, y0, x0;
-		tile_at(g, t, &n, &y0, &x0);
-		const float *src = m + (size_t)t * g->oc + b * 8;
-		size_t stride = (size_t)g->tpad * g->oc;
-		__m256 x[36], tmp[24], y[16];
-		for (int e = 0; e < 36; e++) x[e] = _mm256_loadu_ps(src + e * stride);
-		for (int c = 0; c < 6; c++) at6(x + c, 6, tmp + c, 6);     // A^T M: 4x6
-		for (int rr = 0; rr < 4; rr++) at6(tmp + rr * 6, 1, y + rr * 4, 1); // (A^T M) A: 4x4
-		__m256 bv = bias ? _mm256_loadu_ps(bias + b * 8) : _mm256_setzero_ps();
-		float *d = dst + (((size_t)n * cb + b) * g->oh) * g->ow * 8;
-		for (int yy = 0; yy < 4 && y0 + yy < g->oh; yy++) {
-			for (int xx = 0; xx < 4 && x0 + xx < g->ow; xx++) {
-				float *p = d + ((size_t)(y0 + yy) * g->ow + x0 + xx) * 8;
-				__m256 val = _mm256_add_ps(y[yy * 4 + xx], bv);
-				if (sum) val = _mm256_add_ps(val, _mm256_loadu_ps(p));
-				if (relu) val = _mm256_max_ps(val, _mm256_setzero_ps());
-				_mm256_storeu_ps(p, val);
-			}
+	for (long it = 0; it < items; it++)
+		output_tile(g, m + (size_t)(it / cb) * g->oc + (it % cb) * 8, (size_t)g->tpad * g->oc, it / cb, it % cb, bias, dst, sum, relu);
+}
+
+// Fusing: where the transformed weights are small (at most FUSE_WEIGHTS
+// floats), each thread takes blocks of tiles through all three steps on
+// buffers of its own, which stay in its cache, instead of writing every
+// tile's V and M to memory and reading them back. Where they are large,
+// reading them once per block would cost more than that.
+#define FUSE_WEIGHTS (36 * 128 * 128)
+#define FUSE_BYTES (384 << 10) // per thread: V and M of one block
+
+// fused reports whether rg_wino_conv fuses g's steps, and its block of
+// tiles (a multiple of 6).
+static int fused(const geom *g, int *tb) {
+	*tb = FUSE_BYTES / (36 * 4 * (g->ic + g->oc)) / 6 * 6;
+	if (*tb < 6) *tb = 6;
+	return (size_t)36 * g->ic * g->oc <= FUSE_WEIGHTS;
+}
+
+// conv_fused computes the convolution block by block of tb tiles.
+static AVX2 void conv_fused(const geom *g, int tb, const float *src, const float *u, const float *bias, float *dst,
+		float *scratch, int sum, int relu) {
+	int blocks = (g->t + tb - 1) / tb, cbi = g->ic / 8, cbo = g->oc / 8, ob = g->oc / 16;
+	#pragma omp parallel
+	{
+		float *v = scratch + (size_t)omp_get_thread_num() * 36 * tb * (g->ic + g->oc), *m = v + (size_t)36 * tb * g->ic;
+		#pragma omp for schedule(static)
+		for (int blk = 0; blk < blocks; blk++) {
+			int t0 = blk * tb, nt = g->t - t0 < tb ? g->t - t0 : tb, rows = (nt + 5) / 6 * 6;
+			size_t vs = (size_t)rows * g->ic, ms = (size_t)rows * g->oc;
+			for (int e = 0; e < 36; e++) // rows past the last tile: zero
+				memset(v + e * vs + (size_t)nt * g->ic, 0, (size_t)(rows - nt) * g->ic * sizeof(float));
+			for (int t = 0; t < nt; t++)
+				for (int b = 0; b < cbi; b++) input_tile(g, src, t0 + t, b, v + (size_t)t * g->ic + b * 8, vs);
+			for (int e = 0; e < 36; e++)
+				for (int o = 0; o < ob; o++) {
+					const float *ue = u + ((size_t)e * ob + o) * g->ic * 16;
+					for (int r = 0; r < rows; r += 6)
+						kernel6x16(g->ic, v + e * vs + (size_t)r * g->ic, g->ic, ue, m + e * ms + (size_t)r * g->oc + o * 16, g->oc);
+				}
+			for (int t = 0; t < nt; t++)
+				for (int b = 0; b < cbo; b++) output_tile(g, m + (size_t)t * g->oc + b * 8, ms, t0 + t, b, bias, dst, sum, relu);
 		}
 	}
+}
+
+size_t rg_wino_scratch_size(int n, int ic, int oc, int h, int w, int pad) {
+	geom g = geom_of(n, ic, oc, h, w, pad);
+	int tb;
+	if (fused(&g, &tb)) return (size_t)omp_get_max_threads() * 36 * tb * (ic + oc) * sizeof(float) + 64;
+	return (size_t)36 * g.tpad * (ic + oc) * sizeof(float) + 64;
 }
 
 void rg_wino_conv(float *dst, const float *src, const float *u, const float *bias, float *scratch,
 		int n, int ic, int oc, int h, int w, int pad, int sum, int relu) {
 	geom g = geom_of(n, ic, oc, h, w, pad);
+	int tb;
+	if (fused(&g, &tb)) {
+		conv_fused(&g, tb, src, u, bias, dst, scratch, sum, relu);
+		return;
+	}
 	float *v = scratch, *m = scratch + (size_t)36 * g.tpad * ic;
 	// The rows past the last tile stay zero: the products read them.
 	if (g.tpad > g.t)
@@ -291,40 +350,38 @@ static inline AVX2 void gt3(const __m256 *x, int s, __m256 *y, int t) {
 	y[2 * t] = _mm256_fmadd_ps(sixth, _mm256_sub_ps(p34, p12), x5);
 }
 
-// grad_transform writes Y[e][t][o] = (A dy_t A^T)[e] for every tile and
-// output channel: the backward pass of the output transform, dy zero past
-// the output's edge.
+// grad_tile writes (A dy A^T)[e] of tile t and output channels
+// 8b..8b+7 to y + e*stride: the backward pass of the output transform, dy
+// zero past the output's edge.
+static inline AVX2 void grad_tile(const geom *g, const float *dy, int t, int b, float *yt, size_t stride) {
+	int cb = g->oc / 8, n, y0, x0;
+	tile_at(g, t, &n, &y0, &x0);
+	const float *s = dy + (((size_t)n * cb + b) * g->oh) * g->ow * 8;
+	__m256 d[16], tmp[24], out[36];
+	for (int y = 0; y < 4; y++)
+		for (int x = 0; x < 4; x++) {
+			int oy = y0 + y, ox = x0 + x;
+			d[y * 4 + x] = oy < g->oh && ox < g->ow ? _mm256_loadu_ps(s + ((size_t)oy * g->ow + ox) * 8) : _mm256_setzero_ps();
+		}
+	for (int x = 0; x < 4; x++) a6(d + x, 4, tmp + x, 4);     // A dy: 6x4
+	for (int y = 0; y < 6; y++) a6(tmp + y * 4, 1, out + y * 6, 1); // (A dy) A^T: 6x6
+	for (int e = 0; e < 36; e++) _mm256_storeu_ps(yt + e * stride, out[e]);
+}
+
+// grad_transform writes Y[e][t][o] for every tile and output channel.
 static AVX2 void grad_transform(const geom *g, const float *dy, float *yt) {
 	int cb = g->oc / 8;
 	long items = (long)g->t * cb;
 	#pragma omp parallel for schedule(static)
-	for (long it = 0; it < items; it++) {
-		int t = it / cb, b = it % cb, n, y0, x0;
-		tile_at(g, t, &n, &y0, &x0);
-		const float *s = dy + (((size_t)n * cb + b) * g->oh) * g->ow * 8;
-		__m256 d[16], tmp[24], out[36];
-		for (int y = 0; y < 4; y++)
-			for (int x = 0; x < 4; x++) {
-				int oy = y0 + y, ox = x0 + x;
-				d[y * 4 + x] = oy < g->oh && ox < g->ow ? _mm256_loadu_ps(s + ((size_t)oy * g->ow + ox) * 8) : _mm256_setzero_ps();
-			}
-		for (int x = 0; x < 4; x++) a6(d + x, 4, tmp + x, 4);     // A dy: 6x4
-		for (int y = 0; y < 6; y++) a6(tmp + y * 4, 1, out + y * 6, 1); // (A dy) A^T: 6x6
-		float *dst = yt + (size_t)t * g->oc + b * 8;
-		size_t stride = (size_t)g->tpad * g->oc;
-		for (int e = 0; e < 36; e++) _mm256_storeu_ps(dst + e * stride, out[e]);
-	}
+	for (long it = 0; it < items; it++)
+		grad_tile(g, dy, it / cb, it % cb, yt + (size_t)(it / cb) * g->oc + (it % cb) * 8, (size_t)g->tpad * g->oc);
 }
 
-// Tiles one block of the weight-gradient products sums over: what the
-// rows of both operands it reads keep in cache.
-#define KBLOCK 256
-
-// kernel6x16t adds to c (6 rows of output channels by 16 input channels,
-// stride ldc) the products over k tiles of a, six output channels per tile
-// (tile stride lda), and b, 16 input channels per tile (stride ldb); only
-// the first mr rows are real (the others repeat row 0 and are not stored).
-// With first set, c is overwritten instead.
+// kernel6x16t sets c (6 rows of output channels by 16 input channels,
+// stride ldc) to the sums over k tiles of the products of a, six output
+// channels per tile (tile stride lda), and b, 16 input channels per tile
+// (stride ldb), adding to what c holds unless first is set; only the first
+// mr rows are real (the others repeat row 0 and are not stored).
 static inline AVX2 void kernel6x16t(int k, int mr, const float *a, int lda, const float *b, int ldb, float *c, int ldc, int first) {
 	__m256 acc[6][2];
 	for (int r = 0; r < 6; r++) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
@@ -351,6 +408,25 @@ static inline AVX2 void kernel6x16t(int k, int mr, const float *a, int lda, cons
 	}
 }
 
+// weight_tile writes dw[o][i..i+7] = G^T dU G, where dU[e] for the eight
+// input channels is at du + e*stride.
+static inline AVX2 void weight_tile(const geom *g, const float *du, size_t stride, int o, int i, float *dw) {
+	__m256 x[36], tmp[18], y[9];
+	for (int e = 0; e < 36; e++) x[e] = _mm256_loadu_ps(du + e * stride);
+	for (int c = 0; c < 6; c++) gt3(x + c, 6, tmp + c, 6);     // G^T dU: 3x6
+	for (int r = 0; r < 3; r++) gt3(tmp + r * 6, 1, y + r * 3, 1); // (G^T dU) G: 3x3
+	float out[9][8] __attribute__((aligned(32)));
+	for (int q = 0; q < 9; q++) _mm256_store_ps(out[q], y[q]);
+	for (int j = 0; j < 8; j++) {
+		float *d = dw + ((size_t)o * g->ic + i + j) * 9;
+		for (int q = 0; q < 9; q++) d[q] = out[q][j];
+	}
+}
+
+// Tiles one block of the weight-gradient products sums over: what the
+// rows of both operands it reads keep in cache.
+#define KBLOCK 256
+
 // grad_products computes dU[e][o][i] = sum_t Y[e][t][o] V[e][t][i], one
 // element e per work item, the tiles in blocks of KBLOCK.
 static AVX2 void grad_products(const geom *g, const float *yt, const float *v, float *du) {
@@ -360,34 +436,22 @@ static AVX2 void grad_products(const geom *g, const float *yt, const float *v, f
 		float *de = du + (size_t)e * g->oc * g->ic;
 		for (int k0 = 0; k0 < g->t; k0 += KBLOCK) {
 			int k = g->t - k0 < KBLOCK ? g->t - k0 : KBLOCK;
-			for (int o = 0; o < g->oc; o += 6) {
-				int mr = g->oc - o < 6 ? g->oc - o : 6;
+			for (int o = 0; o < g->oc; o += 6)
 				for (int i = 0; i < g->ic; i += 16)
-					kernel6x16t(k, mr, ye + (size_t)k0 * g->oc + o, g->oc, ve + (size_t)k0 * g->ic + i, g->ic,
+					kernel6x16t(k, g->oc - o < 6 ? g->oc - o : 6, ye + (size_t)k0 * g->oc + o, g->oc, ve + (size_t)k0 * g->ic + i, g->ic,
 						de + (size_t)o * g->ic + i, g->ic, k0 == 0);
-			}
 		}
 	}
 }
 
-// weight_grad_transform writes dw[o][i] = G^T dU[.][o][i] G, 8 input
-// channels at a time.
+// weight_grad_transform writes dw from dU[e][o][i], 8 input channels at a
+// time.
 static AVX2 void weight_grad_transform(const geom *g, const float *du, float *dw) {
 	int ib = g->ic / 8;
-	long items = (long)g->oc * ib;
 	#pragma omp parallel for schedule(static)
-	for (long it = 0; it < items; it++) {
+	for (long it = 0; it < (long)g->oc * ib; it++) {
 		int o = it / ib, i = (it % ib) * 8;
-		__m256 x[36], tmp[18], y[9];
-		for (int e = 0; e < 36; e++) x[e] = _mm256_loadu_ps(du + ((size_t)e * g->oc + o) * g->ic + i);
-		for (int c = 0; c < 6; c++) gt3(x + c, 6, tmp + c, 6);     // G^T dU: 3x6
-		for (int r = 0; r < 3; r++) gt3(tmp + r * 6, 1, y + r * 3, 1); // (G^T dU) G: 3x3
-		float out[9][8] __attribute__((aligned(32)));
-		for (int q = 0; q < 9; q++) _mm256_store_ps(out[q], y[q]);
-		for (int j = 0; j < 8; j++) {
-			float *d = dw + ((size_t)o * g->ic + i + j) * 9;
-			for (int q = 0; q < 9; q++) d[q] = out[q][j];
-		}
+		weight_tile(g, du + (size_t)o * g->ic + i, (size_t)g->oc * g->ic, o, i, dw);
 	}
 }
 

@@ -31,7 +31,6 @@ type winoConv struct {
 	bias, sum, relu      bool
 	flip                 bool // the weights are [ic][oc][3][3], turned
 	grad                 bool // the backward pass to the weights instead
-	scratch              int  // bytes
 }
 
 // winoForward returns the wino.c form of a forward convolution of p on x
@@ -99,12 +98,10 @@ func (s *state) tagged(shape []int, tag C.dnnl_format_tag_t) *memDesc {
 // weight gradient is Plain.
 func (s *state) newWino(dir *prim, dargs []arg, c *winoConv) (*prim, []arg) {
 	if c.grad {
-		c.scratch = int(C.rg_wino_grad_scratch_size(C.int(c.n), C.int(c.ic), C.int(c.oc), C.int(c.h), C.int(c.w), C.int(c.pad)))
 		args := append([]arg(nil), dargs...)
 		args[2].md = s.plain([]int{c.oc, c.ic, 3, 3})
 		return &prim{wino: c, impl: winoImpl, src: dir.src, weights: args[2].md, dst: dir.dst}, args
 	}
-	c.scratch = int(C.rg_wino_scratch_size(C.int(c.n), C.int(c.ic), C.int(c.oc), C.int(c.h), C.int(c.w), C.int(c.pad)))
 	u := int(C.rg_wino_weights_size(C.int(c.oc), C.int(c.ic)))
 	wmd := &memDesc{dims: []int{u}, size: 4 * u, name: fmt.Sprintf("[%d %d] Winograd F(4x4,3x3) weights", c.oc, c.ic)}
 	args := append([]arg(nil), dargs...)
@@ -128,8 +125,15 @@ func (s *state) execWino(c *winoConv, ptrs []unsafe.Pointer) {
 			s.fail("an operand has no elements (a zero dimension)", nil)
 		}
 	}
-	if c.scratch > int(s.ctx.scratch_size) && C.rg_reserve_scratch(s.ctx, C.size_t(c.scratch)) == 0 {
-		s.fail(fmt.Sprintf("out of memory for a %d-byte scratchpad", c.scratch), nil)
+	// The size depends on the thread count, which RESGO_THREADS=auto changes.
+	var scratch C.size_t
+	if c.grad {
+		scratch = C.rg_wino_grad_scratch_size(C.int(c.n), C.int(c.ic), C.int(c.oc), C.int(c.h), C.int(c.w), C.int(c.pad))
+	} else {
+		scratch = C.rg_wino_scratch_size(C.int(c.n), C.int(c.ic), C.int(c.oc), C.int(c.h), C.int(c.w), C.int(c.pad))
+	}
+	if scratch > s.ctx.scratch_size && C.rg_reserve_scratch(s.ctx, scratch) == 0 {
+		s.fail(fmt.Sprintf("out of memory for a %d-byte scratchpad", scratch), nil)
 	}
 	if c.grad {
 		C.rg_wino_conv_grad((*C.float)(ptrs[2]), (*C.float)(ptrs[0]), (*C.float)(ptrs[1]), (*C.float)(s.ctx.scratch),
