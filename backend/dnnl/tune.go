@@ -22,23 +22,27 @@ import (
 //	          arithmetic as PyTorch's, so logits and gradients agree to
 //	          float rounding.
 //	auto      per layer shape and pass (forward, backward data, backward
-//	          weights), time the direct convolution and oneDNN's Winograd
-//	          F(4x4, 3x3) once, when the pass first runs, and keep the
-//	          faster (as PyTorch's cudnn.benchmark does on GPUs). Winograd
-//	          may want other layouts than the direct form (nChw16c where
-//	          the direct one takes nhwc): its time then includes
-//	          reordering its operands from and to the direct form's.
-//	winograd  Winograd wherever oneDNN has it.
+//	          weights), time the direct convolution and the Winograd
+//	          F(4x4, 3x3) form once, when the pass first runs, and keep the
+//	          faster (as PyTorch's cudnn.benchmark does on GPUs); the
+//	          choice is kept in the tuning cache (tunecache.go), which later
+//	          processes take it from. Winograd may want other layouts than
+//	          the direct form (nChw16c where the direct one takes nhwc):
+//	          its time then includes reordering its operands from and to
+//	          the direct form's.
+//	winograd  Winograd wherever it is offered.
 //
 // oneDNN 2.6 has Winograd only for 3x3 stride-1 convolutions without
 // groups, and only with AVX-512. With AVX2 (and FMA), resgo's own
-// Winograd F(4x4, 3x3) of wino.c takes its place for inference, on the
-// direct kernel's nChw8c layout, where the channels come in blocks of 8
-// (input) and 16 (output); elsewhere every mode is direct. Winograd
-// computes the same convolution in fewer multiplications but rounds
-// differently: logits move by about 1e-5 relative (TestWinogradAccuracy),
-// and the training passes by as much (TestWinogradTraining), so a training
-// run follows another trajectory than PyTorch's within float32 noise.
+// Winograd F(4x4, 3x3) of wino.c takes its place in all three passes, on
+// the direct kernels' nChw8c layout, where the channels come in blocks of
+// 8 (input) and 16 (output) (the other way round for the pass to the
+// weights, which it computes without bias); elsewhere every mode is
+// direct. Winograd computes the same convolution in fewer multiplications
+// but rounds differently: logits move by about 1e-5 relative
+// (TestConvAlgo), and the training passes by as much
+// (TestWinogradTraining), so a training run follows another trajectory
+// than PyTorch's within float32 noise.
 const (
 	ConvDirect   = "direct"
 	ConvAuto     = "auto"
