@@ -20,7 +20,21 @@
 // and output channel. That is 36 multiplications per 16 outputs and input
 // channel where the direct form does 144. The three steps below (input
 // transform, 36 matrix products, output transform) each run in parallel
-// over OpenMP's threads, the ones oneDNN uses.
+// over OpenMP's threads, the ones oneDNN uses, one after the other, or
+// fused per block of tiles where the weights are small (conv_fused).
+//
+// The backward pass to the data is the same convolution of dy with the
+// weights turned by 180 degrees (rg_wino_weights with flip). The one to
+// the weights is the transposed algorithm: as Y is linear in g,
+//
+//	dg = G^T [ sum over tiles of (A dY A^T) . (B^T d B) ] G
+//
+// (rg_wino_conv_grad): the same input transform, a transform of each
+// output-gradient tile, 36 matrix products that sum over the tiles, and
+// the transform of the sums into 3x3 gradients.
+//
+// Each transform is written once, for eight channels in one AVX2 vector;
+// the tests check every pass against the reference backend.
 
 #include <immintrin.h>
 #include <stdlib.h>
