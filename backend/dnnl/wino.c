@@ -175,13 +175,18 @@ static inline AVX2 void input_tile(const geom *g, const float *src, int t, int b
 	for (int e = 0; e < 36; e++) _mm256_storeu_ps(v + e * stride, out[e]);
 }
 
-// input_transform writes V[e][t][i] for every tile and input channel.
-static AVX2 void input_transform(const geom *g, const float *src, float *v) {
-	int cb = g->ic / 8;
+// tile_fn is input_tile or grad_tile: the transform of tile t and the
+// eight channels of block b of src, written to out + e*stride.
+typedef void (*tile_fn)(const geom *g, const float *src, int t, int b, float *out, size_t stride);
+
+// transform_all writes out[e][t][c] for every tile and every one of the
+// ch channels: tile's transform of src, all the tiles at once.
+static AVX2 void transform_all(const geom *g, int ch, tile_fn tile, const float *src, float *out) {
+	int cb = ch / 8;
 	long items = (long)g->t * cb;
 	#pragma omp parallel for schedule(static)
 	for (long it = 0; it < items; it++)
-		input_tile(g, src, it / cb, it % cb, v + (size_t)(it / cb) * g->ic + (it % cb) * 8, (size_t)g->tpad * g->ic);
+		tile(g, src, it / cb, it % cb, out + (size_t)(it / cb) * ch + (it % cb) * 8, (size_t)g->tpad * ch);
 }
 
 // kernel6x16 computes six rows (tiles) by 16 columns (output channels) of
@@ -325,7 +330,7 @@ void rg_wino_conv(float *dst, const float *src, const float *u, const float *bia
 	if (g.tpad > g.t)
 		for (int e = 0; e < 36; e++)
 			memset(v + ((size_t)e * g.tpad + g.t) * ic, 0, (size_t)(g.tpad - g.t) * ic * sizeof(float));
-	input_transform(&g, src, v);
+	transform_all(&g, g.ic, input_tile, src, v);
 	products(&g, v, u, m);
 	output_transform(&g, m, bias, dst, sum, relu);
 }
@@ -380,15 +385,6 @@ static inline AVX2 void grad_tile(const geom *g, const float *dy, int t, int b, 
 	for (int x = 0; x < 4; x++) a6(d + x, 4, tmp + x, 4);     // A dy: 6x4
 	for (int y = 0; y < 6; y++) a6(tmp + y * 4, 1, out + y * 6, 1); // (A dy) A^T: 6x6
 	for (int e = 0; e < 36; e++) _mm256_storeu_ps(yt + e * stride, out[e]);
-}
-
-// grad_transform writes Y[e][t][o] for every tile and output channel.
-static AVX2 void grad_transform(const geom *g, const float *dy, float *yt) {
-	int cb = g->oc / 8;
-	long items = (long)g->t * cb;
-	#pragma omp parallel for schedule(static)
-	for (long it = 0; it < items; it++)
-		grad_tile(g, dy, it / cb, it % cb, yt + (size_t)(it / cb) * g->oc + (it % cb) * 8, (size_t)g->tpad * g->oc);
 }
 
 // kernel6x16t sets c (6 rows of output channels by 16 input channels,
@@ -478,8 +474,8 @@ void rg_wino_conv_grad(float *dw, const float *src, const float *dy, float *scra
 		int n, int ic, int oc, int h, int w, int pad) {
 	geom g = geom_of(n, ic, oc, h, w, pad);
 	float *v = scratch, *yt = v + (size_t)36 * g.tpad * ic, *du = yt + (size_t)36 * g.tpad * oc;
-	input_transform(&g, src, v);
-	grad_transform(&g, dy, yt);
+	transform_all(&g, g.ic, input_tile, src, v);
+	transform_all(&g, g.oc, grad_tile, dy, yt);
 	grad_products(&g, yt, v, du);
 	weight_grad_transform(&g, du, dw);
 }
