@@ -3,6 +3,7 @@
 package dnnl
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -228,8 +229,8 @@ func checkChoice(t *testing.T, mode string, c ConvChoice) {
 
 // TestTuneCache: under RESGO_CONV=auto a backend times a convolution's two
 // forms and writes its choice to RESGO_TUNE_CACHE; the next backend takes
-// the same choice from the file without timing; a file that is not a
-// cache is taken as empty and replaced.
+// the same choice from the file without timing; a file larger than the
+// bound, or that is not a cache, is taken as empty and replaced.
 func TestTuneCache(t *testing.T) {
 	if !hasWinograd() && !ownWinogradCPU() {
 		t.Skip("no Winograd convolution on " + ISA())
@@ -274,6 +275,17 @@ func TestTuneCache(t *testing.T) {
 	second := choose()
 	if !second.Cached || second.Chose != first.Chose || second.Direct != first.Direct || second.Winograd != first.Winograd {
 		t.Errorf("second choice %+v, want %+v from the cache", second, first)
+	}
+	// The same cache padded past maxTuneCacheBytes is not read.
+	valid, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, append(valid, bytes.Repeat([]byte(" "), maxTuneCacheBytes)...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if big := choose(); big.Cached {
+		t.Errorf("choice %+v taken from a cache file of more than %d bytes", big, maxTuneCacheBytes)
 	}
 	if err := os.WriteFile(path, []byte("{not json"), 0o644); err != nil {
 		t.Fatal(err)
