@@ -142,12 +142,7 @@ func (s *state) conv2D(y, x, w, b *tensor.Tensor, p backend.ConvParams, e backen
 	})
 
 	xd := s.input(x, pr.src, 0)
-	var wd []float32
-	if pr.wino != nil {
-		wd = s.winoWeights(w, pr, e.Inference)
-	} else {
-		wd = s.weightsIn(w, s.plain(convWeightDims(w.Shape(), p.Groups)), pr.weights, e.Inference)
-	}
+	wd := s.convWeightsFor(pr, w, p, e.Inference)
 	if e.Add != nil {
 		// The sum post-op adds what y holds before the call: put Add there,
 		// in y's new layout.
@@ -172,6 +167,16 @@ func (s *state) conv2D(y, x, w, b *tensor.Tensor, p backend.ConvParams, e backen
 	} else {
 		s.exec(pr, ptr(xd), ptr(wd), ptr(y.Storage()))
 	}
+}
+
+// convWeightsFor returns the weights w of a convolution of p in the form
+// pr takes them: transformed for wino.c, or reordered into pr's layout;
+// cached per tensor in inference (see weightsIn).
+func (s *state) convWeightsFor(pr *prim, w *tensor.Tensor, p backend.ConvParams, inference bool) []float32 {
+	if pr.wino != nil {
+		return s.winoWeights(w, pr, inference)
+	}
+	return s.weightsIn(w, s.plain(convWeightDims(w.Shape(), p.Groups)), pr.weights, inference)
 }
 
 // convFwdPrim creates the forward convolution primitive of pd and returns
@@ -252,12 +257,7 @@ func (s *state) conv2DBackwardData(dx, dy, w, x *tensor.Tensor, p backend.ConvPa
 		})
 	})
 	dyd := s.input(dy, pr.dst, 0)
-	var wd []float32
-	if pr.wino != nil {
-		wd = s.winoWeights(w, pr, false)
-	} else {
-		wd = s.weightsIn(w, s.plain(convWeightDims(w.Shape(), p.Groups)), pr.weights, false)
-	}
+	wd := s.convWeightsFor(pr, w, p, false)
 	s.setOut(dx, pr.src, xs)
 	s.exec(pr, ptr(dyd), ptr(wd), ptr(dx.Storage()))
 }

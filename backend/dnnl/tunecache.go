@@ -75,14 +75,19 @@ func tuneCachePath() string {
 	}
 }
 
+// load reads the file on first use.
+func (c *tuneCache) load() {
+	if !c.loaded {
+		c.loaded, c.entries = true, readTuneCache(c.path)
+	}
+}
+
 // get returns the cached choice of key.
 func (c *tuneCache) get(key string) (tuneEntry, bool) {
 	if c.path == "" {
 		return tuneEntry{}, false
 	}
-	if !c.loaded {
-		c.loaded, c.entries = true, readTuneCache(c.path)
-	}
+	c.load()
 	e, ok := c.entries[key]
 	return e, ok && (e.Chose == ConvDirect || e.Chose == ConvWinograd)
 }
@@ -92,9 +97,7 @@ func (c *tuneCache) put(key string, e tuneEntry) {
 	if c.path == "" {
 		return
 	}
-	if !c.loaded {
-		c.loaded, c.entries = true, readTuneCache(c.path)
-	}
+	c.load()
 	if len(c.entries) >= maxTuneEntries {
 		c.entries = map[string]tuneEntry{}
 	}
